@@ -1,0 +1,96 @@
+//! Argument decoding shared by every class: timeouts and bounded integers, with the documented errors.
+
+use std::time::Duration;
+
+use magnus::{prelude::*, Error, Float, Integer, Ruby, Value};
+use process_shared_core::sys::Deadline;
+
+/// Decode a timeout: `nil` (or absent) → `None` (forever); a non-negative Integer or Float (or other Real,
+/// e.g. Rational) → that many seconds; `Float::INFINITY` → forever. Negative, NaN or non-numeric values
+/// raise `ArgumentError`.
+pub fn timeout(ruby: &Ruby, v: Option<Value>) -> Result<Option<Duration>, Error> {
+    let v = match v {
+        None => return Ok(None),
+        Some(v) if v.is_nil() => return Ok(None),
+        Some(v) => v,
+    };
+    let secs = if let Some(i) = Integer::from_value(v) {
+        return match i.to_i64() {
+            Ok(n) if n < 0 => Err(bad_timeout(ruby, v)),
+            Ok(n) => Ok(Some(
+                Duration::from_secs(n as u64).min(Deadline::MAX_TIMEOUT),
+            )),
+            // A Bignum: negative is an error, positive is forever.
+            Err(_) if v.funcall::<_, _, bool>("negative?", ()).unwrap_or(true) => {
+                Err(bad_timeout(ruby, v))
+            }
+            Err(_) => Ok(None),
+        };
+    } else if let Some(f) = Float::from_value(v) {
+        f.to_f64()
+    } else if v.is_kind_of(ruby.class_numeric()) && !v.is_kind_of(ruby.class_complex()) {
+        v.funcall::<_, _, f64>("to_f", ())
+            .map_err(|_| bad_timeout(ruby, v))?
+    } else {
+        return Err(bad_timeout(ruby, v));
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(bad_timeout(ruby, v));
+    }
+    if secs.is_infinite() {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_secs_f64(
+        secs.min(Deadline::MAX_TIMEOUT.as_secs_f64()),
+    )))
+}
+
+fn bad_timeout(ruby: &Ruby, v: Value) -> Error {
+    let shown = v.inspect();
+    Error::new(
+        ruby.exception_arg_error(),
+        format!("timeout must be nil or a non-negative number of seconds, got {shown}"),
+    )
+}
+
+/// The absolute deadline for an optional timeout.
+pub fn deadline(timeout: Option<Duration>) -> Option<Deadline> {
+    timeout.map(Deadline::after)
+}
+
+/// An Integer argument within `lo..=hi`: `TypeError` if it is not an Integer, `ArgumentError` naming the
+/// range otherwise.
+pub fn int_in(ruby: &Ruby, v: Value, what: &str, lo: i64, hi: i64) -> Result<i64, Error> {
+    let i = Integer::from_value(v).ok_or_else(|| {
+        Error::new(
+            ruby.exception_type_error(),
+            format!("{what} must be an Integer, got {}", v.class().inspect()),
+        )
+    })?;
+    match i.to_i64() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("{what} must be in {lo}..{hi}, got {}", v.inspect()),
+        )),
+    }
+}
+
+/// Check the number of positional arguments like Ruby does (`ArgumentError`, "wrong number of arguments").
+pub fn arity(ruby: &Ruby, argv: &[Value], min: usize, max: usize) -> Result<(), Error> {
+    if (min..=max).contains(&argv.len()) {
+        return Ok(());
+    }
+    let expected = if min == max {
+        min.to_string()
+    } else {
+        format!("{min}..{max}")
+    };
+    Err(Error::new(
+        ruby.exception_arg_error(),
+        format!(
+            "wrong number of arguments (given {}, expected {expected})",
+            argv.len()
+        ),
+    ))
+}

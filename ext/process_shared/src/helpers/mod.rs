@@ -1,0 +1,4 @@
+//! Helpers shared by the Ruby classes.
+
+pub mod args;
+pub mod nogvl;

@@ -1,0 +1,174 @@
+//! `ProcessShared::Monitor`: a re-entrant lock owned by (process, Ruby thread). `new_cond`, the stdlib
+//! aliases and `MonitorMixin` are Ruby sugar in `lib/process_shared/monitor.rb`.
+
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use process_shared_core::sync::{MonitorError, RawMonitor};
+
+use super::errors;
+use super::shared::{me, Shared};
+use crate::helpers::{args, nogvl};
+
+#[magnus::wrap(class = "ProcessShared::Monitor", free_immediately, size)]
+pub struct Monitor {
+    pub(crate) sh: Shared<RawMonitor>,
+}
+
+fn monitor_error(ruby: &Ruby, e: MonitorError) -> Error {
+    match e {
+        MonitorError::NotOwner => errors::process(ruby, "current thread does not own this monitor"),
+        MonitorError::TooDeep => errors::process(ruby, "monitor entered too many times"),
+    }
+}
+
+impl Monitor {
+    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Monitor>, Error> {
+        args::arity(ruby, argv, 0, 0)?;
+        let m = Monitor {
+            sh: Shared::new(ruby, "ProcessShared::Monitor")?,
+        };
+        Ok(ruby.obj_wrap_as(m, class))
+    }
+
+    fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<(), Error> {
+        let me = me();
+        if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
+            return Ok(());
+        }
+        nogvl::wait(ruby, || raw.enter_slow(me, None, true))?;
+        Ok(())
+    }
+
+    fn enter(ruby: &Ruby, rb_self: &Monitor) -> Result<(), Error> {
+        let raw = rb_self.sh.pin(ruby)?;
+        Self::acquire(ruby, &raw)
+    }
+
+    fn exit(ruby: &Ruby, rb_self: &Monitor) -> Result<(), Error> {
+        rb_self
+            .sh
+            .get(ruby)?
+            .exit(me())
+            .map_err(|e| monitor_error(ruby, e))
+    }
+
+    fn try_enter(ruby: &Ruby, rb_self: &Monitor, argv: &[Value]) -> Result<bool, Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        let timeout = args::timeout(ruby, argv.first().copied())?;
+        let raw = rb_self.sh.pin(ruby)?;
+        let me = me();
+        if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
+            return Ok(true);
+        }
+        match timeout {
+            Some(t) if !t.is_zero() => {
+                let deadline = args::deadline(Some(t));
+                Ok(nogvl::wait(ruby, || raw.enter_slow(me, deadline, true))?.is_some())
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn synchronize(ruby: &Ruby, rb_self: &Monitor) -> Result<Value, Error> {
+        if !ruby.block_given() {
+            return Err(Error::new(
+                ruby.exception_thread_error(),
+                "must be called with a block",
+            ));
+        }
+        let raw = rb_self.sh.pin(ruby)?;
+        Self::acquire(ruby, &raw)?;
+        let out = ruby.yield_values::<(), Value>(());
+        let exited = raw.exit(me()).map_err(|e| monitor_error(ruby, e));
+        let v = out?;
+        exited.map(|_| v)
+    }
+
+    fn is_locked(ruby: &Ruby, rb_self: &Monitor) -> Result<bool, Error> {
+        Ok(rb_self.sh.get(ruby)?.is_locked())
+    }
+
+    fn is_owned(ruby: &Ruby, rb_self: &Monitor) -> Result<bool, Error> {
+        Ok(rb_self.sh.get(ruby)?.is_owned_by(me()))
+    }
+
+    /// The calling thread's hold count (0 unless it owns the monitor).
+    fn count(ruby: &Ruby, rb_self: &Monitor) -> Result<u32, Error> {
+        let raw = rb_self.sh.get(ruby)?;
+        Ok(if raw.is_owned_by(me()) {
+            raw.count()
+        } else {
+            0
+        })
+    }
+
+    fn owner_pid(ruby: &Ruby, rb_self: &Monitor) -> Result<Option<u32>, Error> {
+        Ok(rb_self.sh.get(ruby)?.mutex().owner_pid())
+    }
+
+    fn inspect(ruby: &Ruby, rb_self: Obj<Monitor>) -> Result<String, Error> {
+        let class = rb_self.class().inspect();
+        if rb_self.sh.is_closed() {
+            return Ok(format!("#<{class} (closed)>"));
+        }
+        let raw = rb_self.sh.get(ruby)?;
+        Ok(match raw.mutex().owner_pid() {
+            None => format!("#<{class} unlocked>"),
+            Some(pid) => {
+                let owned = raw.is_owned_by(me());
+                let count = if owned {
+                    format!(" count={}", raw.count())
+                } else {
+                    String::new()
+                };
+                format!(
+                    "#<{class} locked owner_pid={pid} owned={owned}{count} waiters={}>",
+                    raw.mutex().has_waiters()
+                )
+            }
+        })
+    }
+
+    fn close(&self) {
+        self.sh.close()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.sh.is_closed()
+    }
+}
+
+/// Wait on a condition with the monitor released completely, then re-enter with the same count.
+pub(crate) fn release_wait_reenter(
+    ruby: &Ruby,
+    raw: &RawMonitor,
+    wait: impl FnOnce() -> Result<bool, Error>,
+) -> Result<bool, Error> {
+    let me = me();
+    let count = raw.release_all(me).map_err(|e| monitor_error(ruby, e))?;
+    let woke = wait();
+    let pending = super::mutex::Mutex::relock(ruby, raw.mutex());
+    if raw.is_owned_by(me) {
+        raw.restore(count);
+    }
+    match (woke, pending) {
+        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+        (Ok(w), None) => Ok(w),
+    }
+}
+
+pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
+    let c = m.define_class("Monitor", ruby.class_object())?;
+    c.define_singleton_method("new", method!(Monitor::new, -1))?;
+    c.define_method("enter", method!(Monitor::enter, 0))?;
+    c.define_method("exit", method!(Monitor::exit, 0))?;
+    c.define_method("try_enter", method!(Monitor::try_enter, -1))?;
+    c.define_method("synchronize", method!(Monitor::synchronize, 0))?;
+    c.define_method("mon_locked?", method!(Monitor::is_locked, 0))?;
+    c.define_method("mon_owned?", method!(Monitor::is_owned, 0))?;
+    c.define_method("mon_count", method!(Monitor::count, 0))?;
+    c.define_method("owner_pid", method!(Monitor::owner_pid, 0))?;
+    c.define_method("inspect", method!(Monitor::inspect, 0))?;
+    c.define_method("close", method!(Monitor::close, 0))?;
+    c.define_method("closed?", method!(Monitor::is_closed, 0))?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `ProcessShared::Mutex`: a non-re-entrant lock owned by (process, Ruby thread).
+
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use process_shared_core::sync::RawMutex;
+
+use super::errors;
+use super::shared::{me, Shared};
+use crate::helpers::{args, nogvl};
+
+#[magnus::wrap(class = "ProcessShared::Mutex", free_immediately, size)]
+pub struct Mutex {
+    pub(crate) sh: Shared<RawMutex>,
+}
+
+impl Mutex {
+    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Mutex>, Error> {
+        args::arity(ruby, argv, 0, 0)?;
+        let m = Mutex {
+            sh: Shared::new(ruby, "ProcessShared::Mutex")?,
+        };
+        Ok(ruby.obj_wrap_as(m, class))
+    }
+
+    /// Take the lock for the calling thread, sleeping (GVL released, interruptible) while another holds it.
+    pub(crate) fn acquire(ruby: &Ruby, raw: &RawMutex) -> Result<(), Error> {
+        let me = me();
+        if raw.try_lock(me) {
+            return Ok(());
+        }
+        if raw.is_owned_by(me) {
+            return Err(errors::process(
+                ruby,
+                "deadlock; lock already owned by this thread",
+            ));
+        }
+        nogvl::wait(ruby, || raw.lock_slow(me, None, true))?;
+        Ok(())
+    }
+
+    /// Take the lock back after a condition wait, even if the thread is interrupted meanwhile (as
+    /// `Thread::Mutex#sleep` does); returns the interrupt's exception, to raise once the lock is held.
+    pub(crate) fn relock(ruby: &Ruby, raw: &RawMutex) -> Option<Error> {
+        let me = me();
+        if raw.try_lock(me) {
+            return None;
+        }
+        nogvl::wait_uninterruptibly(ruby, || raw.lock_slow(me, None, true)).1
+    }
+
+    fn lock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
+        let raw = rb_self.sh.pin(ruby)?;
+        Self::acquire(ruby, &raw)?;
+        Ok(rb_self)
+    }
+
+    fn unlock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
+        rb_self.sh.get(ruby)?.unlock(me()).map_err(|_| {
+            errors::process(
+                ruby,
+                "attempt to unlock a mutex which is not locked by this thread",
+            )
+        })?;
+        Ok(rb_self)
+    }
+
+    fn try_lock(ruby: &Ruby, rb_self: &Mutex, argv: &[Value]) -> Result<bool, Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        let timeout = args::timeout(ruby, argv.first().copied())?;
+        let raw = rb_self.sh.pin(ruby)?;
+        let me = me();
+        if raw.try_lock(me) {
+            return Ok(true);
+        }
+        match timeout {
+            Some(t) if !t.is_zero() && !raw.is_owned_by(me) => {
+                let deadline = args::deadline(Some(t));
+                Ok(nogvl::wait(ruby, || raw.lock_slow(me, deadline, true))?.is_some())
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn is_locked(ruby: &Ruby, rb_self: &Mutex) -> Result<bool, Error> {
+        Ok(rb_self.sh.get(ruby)?.is_locked())
+    }
+
+    fn is_owned(ruby: &Ruby, rb_self: &Mutex) -> Result<bool, Error> {
+        Ok(rb_self.sh.get(ruby)?.is_owned_by(me()))
+    }
+
+    fn synchronize(ruby: &Ruby, rb_self: &Mutex) -> Result<Value, Error> {
+        if !ruby.block_given() {
+            return Err(Error::new(
+                ruby.exception_thread_error(),
+                "must be called with a block",
+            ));
+        }
+        let raw = rb_self.sh.pin(ruby)?;
+        Self::acquire(ruby, &raw)?;
+        let out = ruby.yield_values::<(), Value>(());
+        // The block may have unlocked it itself (or slept and relocked); only release what we hold.
+        let _ = raw.unlock(me());
+        out
+    }
+
+    fn owner_pid(ruby: &Ruby, rb_self: &Mutex) -> Result<Option<u32>, Error> {
+        Ok(rb_self.sh.get(ruby)?.owner_pid())
+    }
+
+    fn inspect(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<String, Error> {
+        let class = rb_self.class().inspect();
+        if rb_self.sh.is_closed() {
+            return Ok(format!("#<{class} (closed)>"));
+        }
+        let raw = rb_self.sh.get(ruby)?;
+        Ok(match raw.owner_pid() {
+            None => format!("#<{class} unlocked>"),
+            Some(pid) => format!(
+                "#<{class} locked owner_pid={pid} owned={} waiters={}>",
+                raw.is_owned_by(me()),
+                raw.has_waiters()
+            ),
+        })
+    }
+
+    fn close(&self) {
+        self.sh.close()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.sh.is_closed()
+    }
+}
+
+pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
+    let c = m.define_class("Mutex", ruby.class_object())?;
+    c.define_singleton_method("new", method!(Mutex::new, -1))?;
+    c.define_method("lock", method!(Mutex::lock, 0))?;
+    c.define_method("unlock", method!(Mutex::unlock, 0))?;
+    c.define_method("try_lock", method!(Mutex::try_lock, -1))?;
+    c.define_method("locked?", method!(Mutex::is_locked, 0))?;
+    c.define_method("owned?", method!(Mutex::is_owned, 0))?;
+    c.define_method("synchronize", method!(Mutex::synchronize, 0))?;
+    c.define_method("owner_pid", method!(Mutex::owner_pid, 0))?;
+    c.define_method("inspect", method!(Mutex::inspect, 0))?;
+    c.define_method("close", method!(Mutex::close, 0))?;
+    c.define_method("closed?", method!(Mutex::is_closed, 0))?;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `ProcessShared::Semaphore` and its subclass `ProcessShared::BinarySemaphore` (maximum value 1).
+
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use process_shared_core::sync::{PostError, RawSemaphore};
+
+use super::errors;
+use super::shared::Shared;
+use crate::helpers::{args, nogvl};
+
+#[magnus::wrap(class = "ProcessShared::Semaphore", free_immediately, size)]
+pub struct Semaphore {
+    sh: Shared<RawSemaphore>,
+    binary: bool,
+}
+
+impl Semaphore {
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        argv: &[Value],
+        binary: bool,
+    ) -> Result<Obj<Semaphore>, Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        let max = if binary {
+            1
+        } else {
+            i64::from(RawSemaphore::VALUE_MAX)
+        };
+        let value = match argv.first() {
+            None => 1,
+            Some(&v) => args::int_in(ruby, v, "semaphore value", 0, max)?,
+        };
+        let what = if binary {
+            "ProcessShared::BinarySemaphore"
+        } else {
+            "ProcessShared::Semaphore"
+        };
+        let sem = Semaphore {
+            sh: Shared::new(ruby, what)?,
+            binary,
+        };
+        sem.sh.get(ruby)?.init(value as u32, max as u32);
+        Ok(ruby.obj_wrap_as(sem, class))
+    }
+
+    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Semaphore>, Error> {
+        Self::build(ruby, class, argv, false)
+    }
+
+    fn new_binary(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Semaphore>, Error> {
+        Self::build(ruby, class, argv, true)
+    }
+
+    fn acquire(ruby: &Ruby, raw: &RawSemaphore) -> Result<(), Error> {
+        if raw.try_wait() {
+            return Ok(());
+        }
+        nogvl::wait(ruby, || raw.wait_slow(None, true))?;
+        Ok(())
+    }
+
+    fn wait(ruby: &Ruby, rb_self: &Semaphore) -> Result<(), Error> {
+        let raw = rb_self.sh.pin(ruby)?;
+        Self::acquire(ruby, &raw)
+    }
+
+    fn post(ruby: &Ruby, rb_self: &Semaphore) -> Result<(), Error> {
+        Self::release(ruby, rb_self, rb_self.sh.get(ruby)?)
+    }
+
+    fn release(ruby: &Ruby, rb_self: &Semaphore, raw: &RawSemaphore) -> Result<(), Error> {
+        raw.post().map_err(|PostError::AtMax(max)| {
+            if rb_self.binary {
+                errors::process(
+                    ruby,
+                    "cannot post a BinarySemaphore whose value is already 1",
+                )
+            } else {
+                errors::errno(
+                    ruby,
+                    libc::EOVERFLOW,
+                    &format!("sem_post: value would exceed {max}"),
+                )
+            }
+        })
+    }
+
+    fn try_wait(ruby: &Ruby, rb_self: &Semaphore, argv: &[Value]) -> Result<(), Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        let timeout = args::timeout(ruby, argv.first().copied())?;
+        let raw = rb_self.sh.pin(ruby)?;
+        if raw.try_wait() {
+            return Ok(());
+        }
+        match timeout {
+            None => Err(errors::errno(ruby, libc::EAGAIN, "sem_trywait: value is 0")),
+            Some(t) => {
+                let deadline = args::deadline(Some(t));
+                match nogvl::wait(ruby, || raw.wait_slow(deadline, true))? {
+                    Some(()) => Ok(()),
+                    None => Err(errors::errno(
+                        ruby,
+                        libc::ETIMEDOUT,
+                        "sem_timedwait: timed out",
+                    )),
+                }
+            }
+        }
+    }
+
+    fn synchronize(ruby: &Ruby, rb_self: &Semaphore) -> Result<Value, Error> {
+        if !ruby.block_given() {
+            return Err(Error::new(
+                ruby.exception_thread_error(),
+                "must be called with a block",
+            ));
+        }
+        let raw = rb_self.sh.pin(ruby)?;
+        Self::acquire(ruby, &raw)?;
+        let out = ruby.yield_values::<(), Value>(());
+        let posted = Self::release(ruby, rb_self, &raw);
+        let v = out?;
+        posted.map(|_| v)
+    }
+
+    fn value(ruby: &Ruby, rb_self: &Semaphore) -> Result<u32, Error> {
+        Ok(rb_self.sh.get(ruby)?.value())
+    }
+
+    fn waiters(ruby: &Ruby, rb_self: &Semaphore) -> Result<u32, Error> {
+        Ok(rb_self.sh.get(ruby)?.waiters())
+    }
+
+    fn inspect(ruby: &Ruby, rb_self: Obj<Semaphore>) -> Result<String, Error> {
+        let class = rb_self.class().inspect();
+        if rb_self.sh.is_closed() {
+            return Ok(format!("#<{class} (closed)>"));
+        }
+        let raw = rb_self.sh.get(ruby)?;
+        Ok(format!(
+            "#<{class} value={} waiters={}>",
+            raw.value(),
+            raw.waiters()
+        ))
+    }
+
+    fn close(&self) {
+        self.sh.close()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.sh.is_closed()
+    }
+}
+
+pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
+    let c = m.define_class("Semaphore", ruby.class_object())?;
+    c.define_singleton_method("new", method!(Semaphore::new, -1))?;
+    c.define_method("wait", method!(Semaphore::wait, 0))?;
+    c.define_method("post", method!(Semaphore::post, 0))?;
+    c.define_method("try_wait", method!(Semaphore::try_wait, -1))?;
+    c.define_method("synchronize", method!(Semaphore::synchronize, 0))?;
+    c.define_method("value", method!(Semaphore::value, 0))?;
+    c.define_method("waiters", method!(Semaphore::waiters, 0))?;
+    c.define_method("inspect", method!(Semaphore::inspect, 0))?;
+    c.define_method("close", method!(Semaphore::close, 0))?;
+    c.define_method("closed?", method!(Semaphore::is_closed, 0))?;
+    let b = m.define_class("BinarySemaphore", c)?;
+    b.define_singleton_method("new", method!(Semaphore::new_binary, -1))?;
+    Ok(())
+}

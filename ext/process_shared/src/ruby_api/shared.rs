@@ -1,0 +1,197 @@
+//! The per-object handle on shared memory, and the caller's identity.
+//!
+//! A [`Region`] is this process's view of an object's bytes. All its bookkeeping is process-local and only
+//! touched with the GVL held (every Ruby method call), so plain `Cell`s suffice. `close` hides the bytes
+//! at once but unmaps them only when no call in progress still uses them ([`Pin`]): a thread blocked in a
+//! wait with the GVL released, or a `synchronize` whose block closes the object, keeps the memory mapped
+//! until it is done.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use magnus::{Error, Ruby};
+use process_shared_core::sync::Owner;
+use process_shared_core::sys::{process::current_pid, SharedMapping};
+
+use super::errors;
+
+pub struct Region {
+    ptr: Cell<*mut u8>,
+    len: usize,
+    busy: Cell<u32>,
+    mapping: RefCell<Option<Arc<SharedMapping>>>,
+    what: &'static str,
+}
+
+// SAFETY: a Region is only used by the Ruby thread that holds the GVL (Ruby serialises method calls on
+// it); moving it between threads, as Ruby's GC may when freeing, is sound. It is never shared (`!Sync`).
+unsafe impl Send for Region {}
+
+impl Region {
+    /// Map `len` zeroed shared bytes, for an object that `inspect`s as `what`.
+    pub fn anonymous(ruby: &Ruby, len: usize, what: &'static str) -> Result<Region, Error> {
+        let m = SharedMapping::anonymous(len)
+            .map_err(|e| errors::io(ruby, e, "mmap of shared memory"))?;
+        Ok(Region {
+            ptr: Cell::new(m.as_ptr()),
+            len,
+            busy: Cell::new(0),
+            mapping: RefCell::new(Some(Arc::new(m))),
+            what,
+        })
+    }
+
+    /// The bytes' address, or `ClosedError`.
+    #[inline]
+    pub fn ptr(&self, ruby: &Ruby) -> Result<*mut u8, Error> {
+        let p = self.ptr.get();
+        if p.is_null() {
+            Err(errors::closed(ruby, self.what))
+        } else {
+            Ok(p)
+        }
+    }
+
+    /// The usable length in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The object as a `T` for the duration of a call that neither yields nor releases the GVL.
+    ///
+    /// # Safety
+    /// The region must have been created for a `T` (at least `size_of::<T>()` bytes, valid when zeroed or
+    /// initialised as a `T`), and the reference must not be kept across anything that can run Ruby code.
+    #[inline]
+    pub unsafe fn get<T>(&self, ruby: &Ruby) -> Result<&T, Error> {
+        let p = self.ptr(ruby)?;
+        // SAFETY: per the contract, `p` points to a live, aligned (page-aligned mapping) `T`.
+        Ok(unsafe { &*p.cast::<T>() })
+    }
+
+    /// Keep the bytes mapped across a GVL release or a yield, even if the object is closed meanwhile.
+    #[inline]
+    pub fn pin(&self, ruby: &Ruby) -> Result<Pin<'_>, Error> {
+        let p = self.ptr(ruby)?;
+        self.busy.set(self.busy.get() + 1);
+        Ok(Pin {
+            region: self,
+            ptr: p,
+        })
+    }
+
+    /// Hide the bytes from further calls; unmap them once no call in progress uses them. Idempotent.
+    pub fn close(&self) {
+        self.ptr.set(std::ptr::null_mut());
+        if self.busy.get() == 0 {
+            self.mapping.borrow_mut().take();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.ptr.get().is_null()
+    }
+}
+
+/// A call in progress on a [`Region`]; derefs to the object as long as it lives.
+pub struct Pin<'a> {
+    region: &'a Region,
+    ptr: *mut u8,
+}
+
+impl Pin<'_> {
+    /// The pinned object as a `T`.
+    ///
+    /// # Safety
+    /// As for [`Region::get`]: the region holds a `T`. The memory stays mapped while the `Pin` lives.
+    #[inline]
+    pub unsafe fn as_ref<T>(&self) -> &T {
+        // SAFETY: mapped while pinned (close defers the unmap), aligned, and a `T` per the contract.
+        unsafe { &*self.ptr.cast::<T>() }
+    }
+
+    /// The pinned bytes' address.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for Pin<'_> {
+    fn drop(&mut self) {
+        let b = self.region.busy.get() - 1;
+        self.region.busy.set(b);
+        if b == 0 && self.region.is_closed() {
+            self.region.mapping.borrow_mut().take();
+        }
+    }
+}
+
+/// The calling Ruby thread's identity: this process (cached pid) and the current Ruby thread object.
+#[inline]
+pub fn me() -> Owner {
+    // SAFETY: called with the GVL held from a Ruby method; returns the current thread's VALUE, which is
+    // non-zero and unique among live threads of this process.
+    let thread = unsafe { rb_sys::rb_thread_current() } as u64;
+    Owner {
+        pid: current_pid(),
+        thread,
+    }
+}
+
+/// A [`Region`] that holds one primitive `T` (a `#[repr(C)]` core type that is valid when zeroed).
+pub struct Shared<T> {
+    region: Region,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T> Shared<T> {
+    /// Map a fresh zeroed `T` (all core primitives are valid as zero bytes).
+    pub fn new(ruby: &Ruby, what: &'static str) -> Result<Shared<T>, Error> {
+        Ok(Shared {
+            region: Region::anonymous(ruby, std::mem::size_of::<T>().max(1), what)?,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    /// The object, for a call that does not yield or release the GVL before it is done with it.
+    #[inline]
+    pub fn get(&self, ruby: &Ruby) -> Result<&T, Error> {
+        // SAFETY: created by `new` for a `T`; the borrow is tied to `&self`, and callers that run Ruby code
+        // or release the GVL use `pin` instead (documented rule for this module).
+        unsafe { self.region.get::<T>(ruby) }
+    }
+
+    /// The object, kept mapped for as long as the returned guard lives.
+    #[inline]
+    pub fn pin(&self, ruby: &Ruby) -> Result<SharedPin<'_, T>, Error> {
+        Ok(SharedPin {
+            pin: self.region.pin(ruby)?,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    pub fn close(&self) {
+        self.region.close()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.region.is_closed()
+    }
+}
+
+/// A pinned `T`; see [`Shared::pin`].
+pub struct SharedPin<'a, T> {
+    pin: Pin<'a>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T> std::ops::Deref for SharedPin<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the region was created for a `T` (`Shared::new`) and stays mapped while pinned.
+        unsafe { self.pin.as_ref::<T>() }
+    }
+}

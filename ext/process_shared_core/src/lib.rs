@@ -1,0 +1,17 @@
+//! `process_shared_core`: cross-process synchronisation primitives as `#[repr(C)]` state machines over
+//! shared memory, with no Ruby in sight.
+//!
+//! Layers, dependencies pointing down:
+//! - [`sys`]: the only module that makes syscalls or touches libc (mappings, futexes, clocks, pids).
+//! - [`sync`]: the primitives (mutex, semaphore, condition variable, monitor) over [`sys`].
+//!
+//! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow
+//! path that sleeps on a shared futex word and returns [`sync::Wait::Interrupted`] when a signal arrives,
+//! so that a caller (the Ruby binding) can run its interrupt checks and call it again with the same absolute
+//! deadline.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod sync;
+pub mod sys;

@@ -1,0 +1,75 @@
+//! The primitives: `#[repr(C)]` state machines over words in shared memory.
+//!
+//! Each type is plain data, valid when zeroed, that can be placed in a `MAP_SHARED` mapping and used from
+//! every process that maps it. None keeps per-waiter state in shared memory, so a process that dies while
+//! waiting leaves nothing behind. Sleeps go through [`crate::sys::futex_wait`] in bounded slices (at most
+//! [`SLICE`]), so that even a wake-up lost to a waiter killed between being woken and running is
+//! recovered from by the others.
+
+mod condvar;
+mod monitor;
+mod mutex;
+mod semaphore;
+
+pub use condvar::RawCondvar;
+pub use monitor::{MonitorError, RawMonitor};
+pub use mutex::{MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
+pub use semaphore::{PostError, RawSemaphore};
+
+use std::time::Duration;
+
+use crate::sys::{Deadline, FutexWait};
+
+/// Longest single futex sleep. Waits longer than this are made of several sleeps with the same deadline.
+pub const SLICE: Duration = Duration::from_millis(200);
+
+/// How many times a slow path polls the word before going to sleep. A cross-process round trip through the
+/// kernel costs tens of microseconds; a short bounded spin catches a holder that is about to release.
+pub const SPIN: u32 = 100;
+
+/// Who holds a lock: a process and a thread token inside it (the Ruby binding uses the Ruby thread).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// Process id; must be non-zero and fit in [`RawMutex`]'s pid bits.
+    pub pid: u32,
+    /// Thread token, unique among the live threads of `pid`; must be non-zero.
+    pub thread: u64,
+}
+
+/// The outcome of one call to a blocking slow path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait<T> {
+    /// The operation completed.
+    Done(T),
+    /// The deadline passed; nothing changed.
+    TimedOut,
+    /// A signal interrupted the sleep; nothing changed. Call again (same deadline) after handling it.
+    Interrupted,
+    /// The futex call failed with this errno; nothing changed.
+    Failed(i32),
+}
+
+/// One bounded sleep on `word` while it equals `expected`: the shared sleep step of every slow path.
+///
+/// Returns `None` to mean "re-check the state and sleep again" (woken, value changed, or a slice ended
+/// before the caller's deadline) and `Some(outcome)` when the caller must stop waiting.
+#[inline]
+pub(crate) fn sleep_step<T>(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    deadline: Option<Deadline>,
+    interruptible: bool,
+) -> Option<Wait<T>> {
+    let slice_end = Deadline::after(SLICE);
+    let until = slice_end.min_opt(deadline);
+    match crate::sys::futex_wait(word, expected, Some(until)) {
+        FutexWait::Woken | FutexWait::ValueChanged => None,
+        FutexWait::TimedOut => match deadline {
+            Some(d) if d.expired() => Some(Wait::TimedOut),
+            _ => None,
+        },
+        FutexWait::Interrupted if interruptible => Some(Wait::Interrupted),
+        FutexWait::Interrupted => None,
+        FutexWait::Failed(e) => Some(Wait::Failed(e)),
+    }
+}

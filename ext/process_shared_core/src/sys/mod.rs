@@ -1,0 +1,18 @@
+//! The system layer: the only code in the crate that makes syscalls or touches libc.
+//!
+//! Every function documents its contract and maps `errno` explicitly; nothing here panics.
+
+pub mod clock;
+pub mod futex;
+pub mod mmap;
+pub mod process;
+
+pub use clock::Deadline;
+pub use futex::{futex_wait, futex_wake, FutexWait};
+pub use mmap::SharedMapping;
+
+/// The calling thread's `errno` after a failed libc call.
+#[inline]
+pub(crate) fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}

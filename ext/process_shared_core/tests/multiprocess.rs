@@ -1,0 +1,407 @@
+//! The primitives across real processes: fork, shared anonymous memory, real futexes, real signals.
+
+mod common;
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{fork_child, hammer, me, wait_child, SharedBox};
+use process_shared_core::sync::{
+    MutexError, Owner, RawCondvar, RawMonitor, RawMutex, RawSemaphore, Wait,
+};
+use process_shared_core::sys::Deadline;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[repr(C)]
+#[derive(Default)]
+struct Guarded {
+    lock: RawMutex,
+    counter: UnsafeCell<u64>,
+}
+
+#[test]
+fn mutex_excludes_processes_exactly() {
+    let g: SharedBox<Guarded> = SharedBox::new();
+    hammer(4, LIMIT, |_| {
+        for _ in 0..20_000 {
+            assert_eq!(g.lock.lock(me(), None), Ok(Wait::Done(())));
+            // SAFETY: the counter is only touched while holding `lock`.
+            unsafe {
+                let c = g.counter.get();
+                c.write_volatile(c.read_volatile() + 1);
+            }
+            g.lock.unlock(me()).unwrap();
+        }
+    });
+    // SAFETY: all children have exited; nobody else touches the counter.
+    assert_eq!(unsafe { *g.counter.get() }, 80_000);
+    assert!(!g.lock.is_locked());
+}
+
+#[test]
+fn mutex_ownership_is_per_process_and_thread() {
+    let m: SharedBox<RawMutex> = SharedBox::new();
+    let a = me();
+    let b = Owner {
+        pid: a.pid,
+        thread: 2,
+    };
+    assert!(m.try_lock(a));
+    assert!(m.is_owned_by(a));
+    assert!(!m.is_owned_by(b));
+    assert_eq!(m.unlock(b), Err(MutexError::NotOwner));
+    assert_eq!(m.lock(a, None), Err(MutexError::AlreadyOwned));
+    let pid = fork_child(|| {
+        let child = me();
+        assert!(!m.is_owned_by(child));
+        assert_eq!(m.unlock(child), Err(MutexError::NotOwner));
+        assert!(!m.try_lock(child));
+        let t = Instant::now();
+        assert_eq!(
+            m.lock(child, Some(Deadline::after(Duration::from_millis(50)))),
+            Ok(Wait::TimedOut)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(49));
+    });
+    assert_eq!(wait_child(pid, LIMIT), 0);
+    assert!(m.is_owned_by(a));
+    assert_eq!(m.owner_pid(), Some(a.pid));
+    m.unlock(a).unwrap();
+    assert_eq!(m.owner_pid(), None);
+}
+
+#[test]
+fn mutex_wakes_a_sleeping_waiter_in_another_process() {
+    let m: SharedBox<RawMutex> = SharedBox::new();
+    let flag: SharedBox<AtomicU32> = SharedBox::new();
+    assert!(m.try_lock(me()));
+    let pid = fork_child(|| {
+        flag.store(1, Ordering::SeqCst);
+        assert_eq!(
+            m.lock(me(), Some(Deadline::after(Duration::from_secs(30)))),
+            Ok(Wait::Done(()))
+        );
+        m.unlock(me()).unwrap();
+    });
+    while flag.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    // Give the child time to go to sleep on the word, so the WAITERS path is the one exercised.
+    let t = Instant::now();
+    while !m.has_waiters() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(m.has_waiters());
+    m.unlock(me()).unwrap();
+    assert_eq!(wait_child(pid, LIMIT), 0);
+}
+
+extern "C" fn noop_handler(_: libc::c_int) {}
+
+/// Install a SIGUSR1 handler without SA_RESTART, as Ruby does for its interrupt signal.
+fn install_usr1() {
+    // SAFETY: a zeroed sigaction with a valid handler and flags 0 (no SA_RESTART) is a valid argument.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = noop_handler as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = 0;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+}
+
+#[test]
+fn interrupted_waits_change_nothing() {
+    let m: SharedBox<RawMutex> = SharedBox::new();
+    let s: SharedBox<RawSemaphore> = SharedBox::new();
+    let c: SharedBox<RawCondvar> = SharedBox::new();
+    let step: SharedBox<AtomicU32> = SharedBox::new();
+    s.init(0, 0);
+    assert!(m.try_lock(me()));
+    let pid = fork_child(|| {
+        install_usr1();
+        let child = me();
+        step.store(1, Ordering::SeqCst);
+        assert_eq!(m.lock_slow(child, None, true), Wait::Interrupted);
+        assert!(!m.is_owned_by(child));
+        step.store(2, Ordering::SeqCst);
+        assert_eq!(s.wait_slow(None, true), Wait::Interrupted);
+        assert_eq!(s.value(), 0);
+        assert_eq!(s.waiters(), 0);
+        step.store(3, Ordering::SeqCst);
+        let ticket = c.begin_wait();
+        assert_eq!(c.wait_slow(ticket, None, true), Wait::Interrupted);
+        c.abandon_wait();
+        assert_eq!(c.waiters(), 0);
+    });
+    for n in 1..=3 {
+        while step.load(Ordering::SeqCst) < n {
+            std::thread::yield_now();
+        }
+        // Keep poking until the child has moved on: it may not be asleep yet when the first signal lands.
+        while step.load(Ordering::SeqCst) == n {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGUSR1) };
+            std::thread::sleep(Duration::from_millis(5));
+            if n == 3 && unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } != 0 {
+                break;
+            }
+        }
+    }
+    // The last poke may have reaped it already; otherwise wait normally.
+    let mut status = 0;
+    // SAFETY: reaping our own child (ECHILD if already reaped above, which we then ignore).
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r == pid {
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+    assert!(m.is_owned_by(me()));
+    assert_eq!(s.value(), 0);
+}
+
+#[test]
+fn uninterruptible_waits_survive_signals() {
+    let s: SharedBox<RawSemaphore> = SharedBox::new();
+    let ready: SharedBox<AtomicU32> = SharedBox::new();
+    s.init(0, 0);
+    let pid = fork_child(|| {
+        install_usr1();
+        ready.store(1, Ordering::SeqCst);
+        assert_eq!(
+            s.wait(Some(Deadline::after(Duration::from_secs(30)))),
+            Wait::Done(())
+        );
+    });
+    while ready.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    for _ in 0..5 {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.post().unwrap();
+    assert_eq!(wait_child(pid, LIMIT), 0);
+}
+
+#[test]
+fn semaphore_never_loses_a_permit() {
+    let s: SharedBox<RawSemaphore> = SharedBox::new();
+    s.init(0, 0);
+    let per = 20_000;
+    hammer(4, LIMIT, |i| {
+        for _ in 0..per {
+            if i % 2 == 0 {
+                s.post().unwrap();
+            } else {
+                assert_eq!(
+                    s.wait(Some(Deadline::after(Duration::from_secs(30)))),
+                    Wait::Done(())
+                );
+            }
+        }
+    });
+    assert_eq!(s.value(), 0);
+    assert!(!s.try_wait());
+}
+
+#[test]
+fn semaphore_timeouts_and_maximum() {
+    let s: SharedBox<RawSemaphore> = SharedBox::new();
+    s.init(1, 1);
+    assert!(s.post().is_err());
+    assert_eq!(s.value(), 1);
+    assert!(s.try_wait());
+    assert!(!s.try_wait());
+    let t = Instant::now();
+    assert_eq!(
+        s.wait(Some(Deadline::after(Duration::from_millis(30)))),
+        Wait::TimedOut
+    );
+    assert!(t.elapsed() >= Duration::from_millis(29));
+    assert_eq!(s.waiters(), 0);
+    s.post().unwrap();
+    assert_eq!(s.value(), 1);
+}
+
+#[test]
+fn semaphore_ping_pong() {
+    let ping: SharedBox<RawSemaphore> = SharedBox::new();
+    let pong: SharedBox<RawSemaphore> = SharedBox::new();
+    ping.init(0, 0);
+    pong.init(0, 0);
+    let rounds = 10_000;
+    let pid = fork_child(|| {
+        for _ in 0..rounds {
+            assert_eq!(ping.wait(None), Wait::Done(()));
+            pong.post().unwrap();
+        }
+    });
+    for _ in 0..rounds {
+        ping.post().unwrap();
+        assert_eq!(
+            pong.wait(Some(Deadline::after(Duration::from_secs(30)))),
+            Wait::Done(())
+        );
+    }
+    assert_eq!(wait_child(pid, LIMIT), 0);
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Queue {
+    lock: RawMutex,
+    cond: RawCondvar,
+    items: AtomicU32,
+    consumed: AtomicU32,
+}
+
+#[test]
+fn condvar_producer_consumers() {
+    let q: SharedBox<Queue> = SharedBox::new();
+    let total = 3_000;
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            fork_child(|| {
+                let me = me();
+                loop {
+                    assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(())));
+                    while q.items.load(Ordering::Relaxed) == 0
+                        && q.consumed.load(Ordering::Relaxed) < total
+                    {
+                        let ticket = q.cond.begin_wait();
+                        q.lock.unlock(me).unwrap();
+                        let _ = q.cond.wait_slow(
+                            ticket,
+                            Some(Deadline::after(Duration::from_secs(30))),
+                            false,
+                        );
+                        assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(())));
+                    }
+                    if q.consumed.load(Ordering::Relaxed) >= total {
+                        q.lock.unlock(me).unwrap();
+                        q.cond.broadcast();
+                        return;
+                    }
+                    q.items.fetch_sub(1, Ordering::Relaxed);
+                    q.consumed.fetch_add(1, Ordering::Relaxed);
+                    q.lock.unlock(me).unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..total {
+        assert_eq!(q.lock.lock(me(), None), Ok(Wait::Done(())));
+        q.items.fetch_add(1, Ordering::Relaxed);
+        q.lock.unlock(me()).unwrap();
+        q.cond.signal();
+    }
+    for pid in consumers {
+        assert_eq!(wait_child(pid, LIMIT), 0);
+    }
+    assert_eq!(q.consumed.load(Ordering::Relaxed), total);
+    assert_eq!(q.items.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn condvar_signal_without_waiters_is_forgotten_and_timeouts_work() {
+    let c: SharedBox<RawCondvar> = SharedBox::new();
+    c.signal();
+    c.broadcast();
+    let ticket = c.begin_wait();
+    let t = Instant::now();
+    assert_eq!(
+        c.wait_slow(
+            ticket,
+            Some(Deadline::after(Duration::from_millis(30))),
+            true
+        ),
+        Wait::TimedOut
+    );
+    assert!(t.elapsed() >= Duration::from_millis(29));
+    assert_eq!(c.waiters(), 0);
+}
+
+#[test]
+fn monitor_is_reentrant_and_exclusive() {
+    let m: SharedBox<RawMonitor> = SharedBox::new();
+    let a = me();
+    assert_eq!(m.try_enter(a), Ok(true));
+    assert_eq!(m.try_enter(a), Ok(true));
+    assert_eq!(m.count(), 2);
+    let tried: SharedBox<AtomicU32> = SharedBox::new();
+    let pid = fork_child(|| {
+        assert_eq!(m.try_enter(me()), Ok(false));
+        tried.store(1, Ordering::SeqCst);
+        assert_eq!(
+            m.enter_slow(me(), Some(Deadline::after(Duration::from_secs(30))), false),
+            Wait::Done(())
+        );
+        assert_eq!(m.count(), 1);
+        m.exit(me()).unwrap();
+    });
+    while tried.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    m.exit(a).unwrap();
+    assert!(m.is_locked());
+    let saved = m.release_all(a).unwrap();
+    assert_eq!(saved, 1);
+    assert_eq!(wait_child(pid, LIMIT), 0);
+    assert_eq!(m.try_enter(a), Ok(true));
+    m.restore(saved);
+    m.exit(a).unwrap();
+    assert!(!m.is_locked());
+    assert!(m.exit(a).is_err());
+}
+
+#[test]
+fn condvar_signal_wakes_exactly_one_of_many() {
+    let q: SharedBox<Queue> = SharedBox::new();
+    let n = 3;
+    for round in 0..20 {
+        q.items.store(0, Ordering::SeqCst);
+        q.consumed.store(0, Ordering::SeqCst);
+        let pids: Vec<_> = (0..n)
+            .map(|_| {
+                fork_child(|| {
+                    let me = me();
+                    assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(())));
+                    let ticket = q.cond.begin_wait();
+                    q.items.fetch_add(1, Ordering::SeqCst); // "I am waiting" (we hold the lock)
+                    q.lock.unlock(me).unwrap();
+                    let deadline = Some(Deadline::after(Duration::from_secs(30)));
+                    assert_eq!(q.cond.wait_slow(ticket, deadline, false), Wait::Done(()));
+                    q.consumed.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        while q.items.load(Ordering::SeqCst) < n {
+            std::thread::yield_now();
+        }
+        // Signal at once, while some waiters may still be on their way into the kernel.
+        q.cond.signal();
+        let t = Instant::now();
+        while q.consumed.load(Ordering::SeqCst) < 1 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "round {round}: nobody woke"
+            );
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            q.consumed.load(Ordering::SeqCst),
+            1,
+            "round {round}: one signal woke several"
+        );
+        q.cond.broadcast();
+        for pid in pids {
+            assert_eq!(wait_child(pid, LIMIT), 0);
+        }
+        assert_eq!(q.consumed.load(Ordering::SeqCst), n);
+        assert_eq!(q.cond.waiters(), 0);
+    }
+}

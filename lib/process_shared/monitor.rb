@@ -1,0 +1,80 @@
+# frozen_string_literal: true
+
+module ProcessShared
+  # A re-entrant lock in shared memory: the owning thread may enter it again. Stdlib names plus the original
+  # gem's +lock+/+unlock+.
+  #
+  #   mon = ProcessShared::Monitor.new
+  #   cond = mon.new_cond            # create before forking
+  #   mon.synchronize { cond.wait_until { ready? } }
+  #
+  # Native methods: +enter+, +exit+, +try_enter(timeout = nil)+, +synchronize+, +mon_locked?+,
+  # +mon_owned?+, +mon_count+, +owner_pid+, +close+, +closed?+, +inspect+.
+  class Monitor
+    extend Openable
+
+    alias mon_enter enter
+    alias lock enter
+    alias mon_exit exit
+    alias unlock exit
+    alias mon_try_enter try_enter
+    alias try_mon_enter try_enter
+    alias mon_synchronize synchronize
+
+    # Raises {ProcessError} unless the calling thread holds the monitor.
+    def mon_check_owner
+      raise ProcessError, "current thread does not own this monitor" unless mon_owned?
+    end
+
+    # A condition variable bound to this monitor (in shared memory: create it before forking).
+    # @return [Monitor::ConditionVariable]
+    def new_cond
+      ConditionVariable.new(self)
+    end
+
+    # Wait on a {ProcessShared::ConditionVariable} with this monitor released completely.
+    def wait_for_cond(cond, timeout = nil)
+      cond.wait(self, timeout)
+    end
+
+    # The condition returned by {Monitor#new_cond}: stdlib's MonitorMixin::ConditionVariable interface.
+    class ConditionVariable
+      def initialize(monitor)
+        @monitor = monitor
+        @cond = ProcessShared::ConditionVariable.new
+      end
+
+      # Release the monitor, wait for a signal (or +timeout+ seconds), re-enter.
+      # @return [Boolean] true when signalled, false on timeout
+      def wait(timeout = nil)
+        @cond.wait(@monitor, timeout)
+      end
+
+      def wait_while
+        wait while yield
+      end
+
+      def wait_until
+        wait until yield
+      end
+
+      def signal
+        @monitor.mon_check_owner
+        @cond.signal
+      end
+
+      def broadcast
+        @monitor.mon_check_owner
+        @cond.broadcast
+      end
+
+      def close
+        @cond.close
+      end
+
+      def closed?
+        @cond.closed?
+      end
+    end
+  end
+end

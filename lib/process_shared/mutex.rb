@@ -1,0 +1,28 @@
+# frozen_string_literal: true
+
+module ProcessShared
+  # A mutex in shared memory, owned by one thread of one process at a time.
+  #
+  #   mutex = ProcessShared::Mutex.new
+  #   fork { mutex.synchronize { ... } }
+  #
+  # Native methods: +lock+ (raises {ProcessError} if the calling thread already holds it), +unlock+
+  # (raises {ProcessError} unless the calling thread holds it), +try_lock(timeout = nil)+, +locked?+,
+  # +owned?+, +synchronize+, +owner_pid+, +close+, +closed?+, +inspect+. Blocking calls release the GVL and
+  # are interruptible (Thread#raise, Thread#kill, Timeout, Ctrl-C).
+  class Mutex
+    extend Openable
+
+    # Unlock, sleep (forever, or +timeout+ seconds), then lock again.
+    # @return [Integer] seconds slept, like Kernel#sleep
+    def sleep(timeout = nil)
+      ProcessShared.__send__(:check_timeout, timeout)
+      unlock
+      begin
+        timeout ? Kernel.sleep(timeout) : Kernel.sleep
+      ensure
+        lock
+      end
+    end
+  end
+end

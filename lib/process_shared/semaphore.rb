@@ -1,0 +1,95 @@
+# frozen_string_literal: true
+
+module ProcessShared
+  # A counting semaphore in shared memory.
+  #
+  #   sem = ProcessShared::Semaphore.new(2)
+  #   sem.synchronize { ... }   # at most two processes inside at once
+  #
+  # Native methods: +wait+, +post+, +try_wait(timeout = nil)+, +synchronize+, +value+, +waiters+, +close+,
+  # +closed?+, +inspect+. +try_wait+ without a timeout raises +Errno::EAGAIN+ when the value is 0; with one,
+  # +Errno::ETIMEDOUT+ when it expires.
+  class Semaphore
+    extend Openable
+
+    # An unchecked mutex facade over this semaphore: +lock+ waits, +unlock+ posts, no owner is recorded.
+    # @return [SemaphoreMutex]
+    def to_mtx
+      SemaphoreMutex.new(self)
+    end
+  end
+
+  # A semaphore whose value is 0 or 1; posting it at 1 raises {ProcessError} and leaves it at 1.
+  class BinarySemaphore < Semaphore
+  end
+
+  # The mutex facade returned by {Semaphore#to_mtx}.
+  class SemaphoreMutex
+    def initialize(semaphore)
+      @semaphore = semaphore
+    end
+
+    def lock
+      @semaphore.wait
+      self
+    end
+
+    def unlock
+      @semaphore.post
+      self
+    end
+
+    # @return [Boolean] whether the lock was taken (never blocks)
+    def try_lock
+      @semaphore.try_wait
+      true
+    rescue Errno::EAGAIN
+      false
+    end
+
+    # Whether the lock is held (by anyone); does not acquire it.
+    def locked?
+      @semaphore.value.zero?
+    end
+
+    def synchronize
+      lock
+      begin
+        yield
+      ensure
+        unlock
+      end
+    end
+
+    # Unlock, sleep (forever or +timeout+ seconds), lock again. Returns the seconds slept, like Kernel#sleep.
+    def sleep(timeout = nil)
+      ProcessShared.__send__(:check_timeout, timeout)
+      unlock
+      begin
+        timeout ? Kernel.sleep(timeout) : Kernel.sleep
+      ensure
+        lock
+      end
+    end
+
+    def close
+      @semaphore.close
+    end
+
+    def closed?
+      @semaphore.closed?
+    end
+  end
+
+  class << self
+    private
+
+    # Timeouts are nil or non-negative numbers (the native methods check their own).
+    def check_timeout(timeout)
+      return if timeout.nil?
+      return if timeout.is_a?(Numeric) && timeout.real? && !(timeout.respond_to?(:nan?) && timeout.nan?) && timeout >= 0
+
+      raise ArgumentError, "timeout must be nil or a non-negative number of seconds, got #{timeout.inspect}"
+    end
+  end
+end

@@ -1,0 +1,115 @@
+# frozen_string_literal: true
+
+RSpec.describe "resources and fork" do
+  # Open descriptors, after collecting garbage so that IOs dropped by earlier examples are closed first.
+  def fd_count
+    GC.start
+    Dir.children("/proc/self/fd").size
+  end
+
+  def shm_entries
+    Dir.exist?("/dev/shm") ? Dir.children("/dev/shm").sort : []
+  end
+
+  it "creates 10,000 mutexes without opening a file descriptor or touching /dev/shm" do
+    fds = fd_count
+    shm = shm_entries
+    mutexes = Array.new(10_000) { ProcessShared::Mutex.new }
+    mutexes.each_slice(1000) { |s| s.first.synchronize { nil } }
+    expect(fd_count).to be <= fds
+    expect(shm_entries).to eq(shm)
+    mutexes.each(&:close)
+  end
+
+  it "creates every kind of object without a file descriptor" do
+    fds = fd_count
+    objs = Array.new(100) do
+      [ProcessShared::Semaphore.new, ProcessShared::BinarySemaphore.new, ProcessShared::Mutex.new,
+       ProcessShared::ConditionVariable.new, ProcessShared::Monitor.new, ProcessShared::SharedMemory.new(64),
+       ProcessShared::SharedArray.new(:int, 4)]
+    end
+    expect(fd_count).to be <= fds
+    objs.flatten.each(&:close)
+  end
+
+  it "a child that exits normally, running finalizers and GC, does not break the parent's objects" do
+    mutex = ProcessShared::Mutex.new
+    sem = ProcessShared::Semaphore.new(2)
+    mem = ProcessShared::SharedMemory.new(:int)
+    cond = ProcessShared::ConditionVariable.new
+    pid = fork do # a plain fork with a normal exit: at_exit handlers and finalizers run
+      mutex.synchronize { mem.put_int(0, 7) }
+      sem.wait
+      [mutex, sem, mem, cond].each(&:close)
+      GC.start
+      exit 0
+    end
+    Process.wait(pid)
+    expect($?.success?).to be(true)
+    GC.start
+    expect(mem.get_int(0)).to eq(7)
+    expect(sem.value).to eq(1)
+    expect(mutex.synchronize { :ok }).to eq(:ok)
+    mutex.lock
+    expect(cond.wait(mutex, 0.01)).to be(false)
+  end
+
+  it "objects dropped and collected in a child leave the parent's copies intact" do
+    mem = ProcessShared::SharedMemory.new(:int)
+    pid = fork_child do
+      ObjectSpace.each_object(ProcessShared::SharedMemory).each(&:close)
+      GC.start
+    end
+    wait_child(pid)
+    mem.put_int(0, 5)
+    expect(mem.get_int(0)).to eq(5)
+  end
+
+  it "hooks Process._fork so the child knows its own pid (ownership is per process)" do
+    expect(Process.singleton_class.ancestors).to include(ProcessShared::ForkHook)
+    mutex = ProcessShared::Mutex.new
+    mutex.lock
+    r, w = IO.pipe
+    pid = fork_child do
+      r.close
+      w.write(mutex.owned? ? "owned" : "not-owned")
+      mutex2 = ProcessShared::Mutex.new
+      mutex2.lock
+      w.write(mutex2.owner_pid == Process.pid ? " mine" : " wrong")
+      w.close
+    end
+    w.close
+    expect(r.read).to eq("not-owned mine")
+    wait_child(pid)
+  end
+
+  it "works through IO.popen(\"-\") and Process.fork too" do
+    mutex = ProcessShared::Mutex.new
+    io = IO.popen("-")
+    if io.nil?
+      mutex.lock
+      print mutex.owner_pid == Process.pid
+      mutex.unlock
+      exit!(0)
+    end
+    expect(io.read).to eq("true")
+    io.close
+    pid = Process.fork { exit!(mutex.try_lock && mutex.owner_pid == Process.pid ? 0 : 1) }
+    Process.wait(pid)
+    expect($?.exitstatus).to eq(0)
+  end
+
+  it "stays correct when objects are created and dropped under GC.stress" do
+    GC.stress = true
+    begin
+      5.times do
+        m = ProcessShared::Mutex.new
+        m.synchronize { ProcessShared::Semaphore.new(1).wait }
+        ProcessShared::Monitor.new.synchronize { nil }
+      end
+    ensure
+      GC.stress = false
+    end
+    GC.start
+  end
+end
