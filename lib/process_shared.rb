@@ -12,6 +12,7 @@ require "process_shared/version"
 require "process_shared/errors"
 require "process_shared/process_shared" # the native extension
 require "process_shared/openable"
+require "process_shared/sleep"
 require "process_shared/shared_memory"
 require "process_shared/semaphore"
 require "process_shared/mutex"

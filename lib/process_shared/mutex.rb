@@ -12,17 +12,6 @@ module ProcessShared
   # are interruptible (Thread#raise, Thread#kill, Timeout, Ctrl-C).
   class Mutex
     extend Openable
-
-    # Unlock, sleep (forever, or +timeout+ seconds), then lock again.
-    # @return [Integer] seconds slept, like Kernel#sleep
-    def sleep(timeout = nil)
-      ProcessShared.__send__(:check_timeout, timeout)
-      unlock
-      begin
-        timeout ? Kernel.sleep(timeout) : Kernel.sleep
-      ensure
-        lock
-      end
-    end
+    include Sleep
   end
 end

@@ -25,6 +25,8 @@ module ProcessShared
 
   # The mutex facade returned by {Semaphore#to_mtx}.
   class SemaphoreMutex
+    include Sleep
+
     def initialize(semaphore)
       @semaphore = semaphore
     end
@@ -61,35 +63,12 @@ module ProcessShared
       end
     end
 
-    # Unlock, sleep (forever or +timeout+ seconds), lock again. Returns the seconds slept, like Kernel#sleep.
-    def sleep(timeout = nil)
-      ProcessShared.__send__(:check_timeout, timeout)
-      unlock
-      begin
-        timeout ? Kernel.sleep(timeout) : Kernel.sleep
-      ensure
-        lock
-      end
-    end
-
     def close
       @semaphore.close
     end
 
     def closed?
       @semaphore.closed?
-    end
-  end
-
-  class << self
-    private
-
-    # Timeouts are nil or non-negative numbers (the native methods check their own).
-    def check_timeout(timeout)
-      return if timeout.nil?
-      return if timeout.is_a?(Numeric) && timeout.real? && !(timeout.respond_to?(:nan?) && timeout.nan?) && timeout >= 0
-
-      raise ArgumentError, "timeout must be nil or a non-negative number of seconds, got #{timeout.inspect}"
     end
   end
 end

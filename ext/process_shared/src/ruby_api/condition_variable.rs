@@ -8,6 +8,7 @@ use process_shared_core::sync::RawCondvar;
 use super::errors;
 use super::monitor::{release_wait_reenter, Monitor};
 use super::mutex::Mutex;
+use super::shared::{self, Primitive};
 use super::shared::{me, Shared};
 use crate::helpers::{args, nogvl};
 
@@ -97,24 +98,17 @@ impl ConditionVariable {
     fn waiters(ruby: &Ruby, rb_self: &ConditionVariable) -> Result<u32, Error> {
         Ok(rb_self.sh.get(ruby)?.waiters())
     }
+}
 
-    fn inspect(ruby: &Ruby, rb_self: Obj<ConditionVariable>) -> Result<String, Error> {
-        let class = rb_self.class().inspect();
-        if rb_self.sh.is_closed() {
-            return Ok(format!("#<{class} (closed)>"));
-        }
-        Ok(format!(
-            "#<{class} waiters={}>",
-            rb_self.sh.get(ruby)?.waiters()
-        ))
+impl Primitive for ConditionVariable {
+    type Raw = RawCondvar;
+
+    fn shared(&self) -> &Shared<RawCondvar> {
+        &self.sh
     }
 
-    fn close(&self) {
-        self.sh.close()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.sh.is_closed()
+    fn describe(raw: &RawCondvar) -> String {
+        format!("waiters={}", raw.waiters())
     }
 }
 
@@ -125,8 +119,6 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("signal", method!(ConditionVariable::signal, 0))?;
     c.define_method("broadcast", method!(ConditionVariable::broadcast, 0))?;
     c.define_method("waiters", method!(ConditionVariable::waiters, 0))?;
-    c.define_method("inspect", method!(ConditionVariable::inspect, 0))?;
-    c.define_method("close", method!(ConditionVariable::close, 0))?;
-    c.define_method("closed?", method!(ConditionVariable::is_closed, 0))?;
+    shared::define_lifecycle!(c, ConditionVariable);
     Ok(())
 }

@@ -5,6 +5,7 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{MonitorError, RawMonitor};
 
 use super::errors;
+use super::shared::{self, Primitive};
 use super::shared::{me, Shared};
 use crate::helpers::{args, nogvl};
 
@@ -104,37 +105,6 @@ impl Monitor {
     fn owner_pid(ruby: &Ruby, rb_self: &Monitor) -> Result<Option<u32>, Error> {
         Ok(rb_self.sh.get(ruby)?.mutex().owner_pid())
     }
-
-    fn inspect(ruby: &Ruby, rb_self: Obj<Monitor>) -> Result<String, Error> {
-        let class = rb_self.class().inspect();
-        if rb_self.sh.is_closed() {
-            return Ok(format!("#<{class} (closed)>"));
-        }
-        let raw = rb_self.sh.get(ruby)?;
-        Ok(match raw.mutex().owner_pid() {
-            None => format!("#<{class} unlocked>"),
-            Some(pid) => {
-                let owned = raw.is_owned_by(me());
-                let count = if owned {
-                    format!(" count={}", raw.count())
-                } else {
-                    String::new()
-                };
-                format!(
-                    "#<{class} locked owner_pid={pid} owned={owned}{count} waiters={}>",
-                    raw.mutex().has_waiters()
-                )
-            }
-        })
-    }
-
-    fn close(&self) {
-        self.sh.close()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.sh.is_closed()
-    }
 }
 
 /// Wait on a condition with the monitor released completely, then re-enter with the same count.
@@ -156,6 +126,32 @@ pub(crate) fn release_wait_reenter(
     }
 }
 
+impl Primitive for Monitor {
+    type Raw = RawMonitor;
+
+    fn shared(&self) -> &Shared<RawMonitor> {
+        &self.sh
+    }
+
+    fn describe(raw: &RawMonitor) -> String {
+        match raw.mutex().owner_pid() {
+            None => "unlocked".to_string(),
+            Some(pid) => {
+                let owned = raw.is_owned_by(me());
+                let count = if owned {
+                    format!(" count={}", raw.count())
+                } else {
+                    String::new()
+                };
+                format!(
+                    "locked owner_pid={pid} owned={owned}{count} waiters={}",
+                    raw.mutex().has_waiters()
+                )
+            }
+        }
+    }
+}
+
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Monitor", ruby.class_object())?;
     c.define_singleton_method("new", method!(Monitor::new, -1))?;
@@ -167,8 +163,6 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("mon_owned?", method!(Monitor::is_owned, 0))?;
     c.define_method("mon_count", method!(Monitor::count, 0))?;
     c.define_method("owner_pid", method!(Monitor::owner_pid, 0))?;
-    c.define_method("inspect", method!(Monitor::inspect, 0))?;
-    c.define_method("close", method!(Monitor::close, 0))?;
-    c.define_method("closed?", method!(Monitor::is_closed, 0))?;
+    shared::define_lifecycle!(c, Monitor);
     Ok(())
 }

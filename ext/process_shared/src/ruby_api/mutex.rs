@@ -4,6 +4,7 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::RawMutex;
 
 use super::errors;
+use super::shared::{self, Primitive};
 use super::shared::{me, Shared};
 use crate::helpers::{args, nogvl};
 
@@ -106,29 +107,24 @@ impl Mutex {
     fn owner_pid(ruby: &Ruby, rb_self: &Mutex) -> Result<Option<u32>, Error> {
         Ok(rb_self.sh.get(ruby)?.owner_pid())
     }
+}
 
-    fn inspect(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<String, Error> {
-        let class = rb_self.class().inspect();
-        if rb_self.sh.is_closed() {
-            return Ok(format!("#<{class} (closed)>"));
-        }
-        let raw = rb_self.sh.get(ruby)?;
-        Ok(match raw.owner_pid() {
-            None => format!("#<{class} unlocked>"),
+impl Primitive for Mutex {
+    type Raw = RawMutex;
+
+    fn shared(&self) -> &Shared<RawMutex> {
+        &self.sh
+    }
+
+    fn describe(raw: &RawMutex) -> String {
+        match raw.owner_pid() {
+            None => "unlocked".to_string(),
             Some(pid) => format!(
-                "#<{class} locked owner_pid={pid} owned={} waiters={}>",
+                "locked owner_pid={pid} owned={} waiters={}",
                 raw.is_owned_by(me()),
                 raw.has_waiters()
             ),
-        })
-    }
-
-    fn close(&self) {
-        self.sh.close()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.sh.is_closed()
+        }
     }
 }
 
@@ -142,8 +138,6 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("owned?", method!(Mutex::is_owned, 0))?;
     c.define_method("synchronize", method!(Mutex::synchronize, 0))?;
     c.define_method("owner_pid", method!(Mutex::owner_pid, 0))?;
-    c.define_method("inspect", method!(Mutex::inspect, 0))?;
-    c.define_method("close", method!(Mutex::close, 0))?;
-    c.define_method("closed?", method!(Mutex::is_closed, 0))?;
+    shared::define_lifecycle!(c, Mutex);
     Ok(())
 }

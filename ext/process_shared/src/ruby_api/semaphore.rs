@@ -5,6 +5,7 @@ use process_shared_core::sync::{PostError, RawSemaphore};
 
 use super::errors;
 use super::shared::Shared;
+use super::shared::{self, Primitive};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Semaphore", free_immediately, size)]
@@ -130,26 +131,17 @@ impl Semaphore {
     fn waiters(ruby: &Ruby, rb_self: &Semaphore) -> Result<u32, Error> {
         Ok(rb_self.sh.get(ruby)?.waiters())
     }
+}
 
-    fn inspect(ruby: &Ruby, rb_self: Obj<Semaphore>) -> Result<String, Error> {
-        let class = rb_self.class().inspect();
-        if rb_self.sh.is_closed() {
-            return Ok(format!("#<{class} (closed)>"));
-        }
-        let raw = rb_self.sh.get(ruby)?;
-        Ok(format!(
-            "#<{class} value={} waiters={}>",
-            raw.value(),
-            raw.waiters()
-        ))
+impl Primitive for Semaphore {
+    type Raw = RawSemaphore;
+
+    fn shared(&self) -> &Shared<RawSemaphore> {
+        &self.sh
     }
 
-    fn close(&self) {
-        self.sh.close()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.sh.is_closed()
+    fn describe(raw: &RawSemaphore) -> String {
+        format!("value={} waiters={}", raw.value(), raw.waiters())
     }
 }
 
@@ -162,9 +154,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("synchronize", method!(Semaphore::synchronize, 0))?;
     c.define_method("value", method!(Semaphore::value, 0))?;
     c.define_method("waiters", method!(Semaphore::waiters, 0))?;
-    c.define_method("inspect", method!(Semaphore::inspect, 0))?;
-    c.define_method("close", method!(Semaphore::close, 0))?;
-    c.define_method("closed?", method!(Semaphore::is_closed, 0))?;
+    shared::define_lifecycle!(c, Semaphore);
     let b = m.define_class("BinarySemaphore", c)?;
     b.define_singleton_method("new", method!(Semaphore::new_binary, -1))?;
     Ok(())

@@ -195,3 +195,53 @@ impl<T> std::ops::Deref for SharedPin<'_, T> {
         unsafe { self.pin.as_ref::<T>() }
     }
 }
+
+/// What every primitive class shares: its handle, and the state `inspect` shows. Gives each class
+/// `close`, `closed?` and `inspect` through [`define_lifecycle`].
+pub trait Primitive: magnus::TypedData + Sized {
+    type Raw;
+    fn shared(&self) -> &Shared<Self::Raw>;
+    /// The useful state, read without blocking (e.g. `value=1 waiters=0`).
+    fn describe(raw: &Self::Raw) -> String;
+}
+
+pub fn close<T: Primitive>(rb_self: &T) {
+    rb_self.shared().close()
+}
+
+pub fn is_closed<T: Primitive>(rb_self: &T) -> bool {
+    rb_self.shared().is_closed()
+}
+
+pub fn inspect<T: Primitive>(
+    ruby: &Ruby,
+    rb_self: magnus::typed_data::Obj<T>,
+) -> Result<String, Error> {
+    use magnus::prelude::*;
+    let class = rb_self.class().inspect();
+    if rb_self.shared().is_closed() {
+        return Ok(format!("#<{class} (closed)>"));
+    }
+    Ok(format!(
+        "#<{class} {}>",
+        T::describe(rb_self.shared().get(ruby)?)
+    ))
+}
+
+/// Define `close` (idempotent; releases only this process's mapping), `closed?` and `inspect` on a
+/// class whose Rust type implements [`Primitive`]. (A macro: magnus's `method!` cannot take a generic.)
+macro_rules! define_lifecycle {
+    ($class:expr, $t:ty) => {{
+        use magnus::{method, prelude::*};
+        $class.define_method("close", method!($crate::ruby_api::shared::close::<$t>, 0))?;
+        $class.define_method(
+            "closed?",
+            method!($crate::ruby_api::shared::is_closed::<$t>, 0),
+        )?;
+        $class.define_method(
+            "inspect",
+            method!($crate::ruby_api::shared::inspect::<$t>, 0),
+        )?;
+    }};
+}
+pub(crate) use define_lifecycle;
