@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{fork_child, hammer, me, wait_child, SharedBox};
-use process_shared_core::sync::{
-    MutexError, Owner, RawCondvar, RawMonitor, RawMutex, RawSemaphore, Wait,
-};
+use process_shared_core::sync::{Acquired, MutexError, Owner, RawCondvar, RawMonitor, RawMutex, RawSemaphore, Wait};
 use process_shared_core::sys::Deadline;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -26,7 +24,7 @@ fn mutex_excludes_processes_exactly() {
     let g: SharedBox<Guarded> = SharedBox::new();
     hammer(4, LIMIT, |_| {
         for _ in 0..20_000 {
-            assert_eq!(g.lock.lock(me(), None), Ok(Wait::Done(())));
+            assert_eq!(g.lock.lock(me(), None), Ok(Wait::Done(Acquired::Clean)));
             // SAFETY: the counter is only touched while holding `lock`.
             unsafe {
                 let c = g.counter.get();
@@ -44,10 +42,7 @@ fn mutex_excludes_processes_exactly() {
 fn mutex_ownership_is_per_process_and_thread() {
     let m: SharedBox<RawMutex> = SharedBox::new();
     let a = me();
-    let b = Owner {
-        pid: a.pid,
-        thread: 2,
-    };
+    let b = Owner { thread: 2, ..a };
     assert!(m.try_lock(a));
     assert!(m.is_owned_by(a));
     assert!(!m.is_owned_by(b));
@@ -59,10 +54,7 @@ fn mutex_ownership_is_per_process_and_thread() {
         assert_eq!(m.unlock(child), Err(MutexError::NotOwner));
         assert!(!m.try_lock(child));
         let t = Instant::now();
-        assert_eq!(
-            m.lock(child, Some(Deadline::after(Duration::from_millis(50)))),
-            Ok(Wait::TimedOut)
-        );
+        assert_eq!(m.lock(child, Some(Deadline::after(Duration::from_millis(50)))), Ok(Wait::TimedOut));
         assert!(t.elapsed() >= Duration::from_millis(49));
     });
     assert_eq!(wait_child(pid, LIMIT), 0);
@@ -79,10 +71,7 @@ fn mutex_wakes_a_sleeping_waiter_in_another_process() {
     assert!(m.try_lock(me()));
     let pid = fork_child(|| {
         flag.store(1, Ordering::SeqCst);
-        assert_eq!(
-            m.lock(me(), Some(Deadline::after(Duration::from_secs(30)))),
-            Ok(Wait::Done(()))
-        );
+        assert_eq!(m.lock(me(), Some(Deadline::after(Duration::from_secs(30)))), Ok(Wait::Done(Acquired::Clean)));
         m.unlock(me()).unwrap();
     });
     while flag.load(Ordering::SeqCst) == 0 {
@@ -124,7 +113,7 @@ fn interrupted_waits_change_nothing() {
         install_usr1();
         let child = me();
         step.store(1, Ordering::SeqCst);
-        assert_eq!(m.lock_slow(child, None, true), Wait::Interrupted);
+        assert_eq!(m.lock_slow(child, None, true), Wait::Interrupted::<Acquired>);
         assert!(!m.is_owned_by(child));
         step.store(2, Ordering::SeqCst);
         assert_eq!(s.wait_slow(None, true), Wait::Interrupted);
@@ -169,10 +158,7 @@ fn uninterruptible_waits_survive_signals() {
     let pid = fork_child(|| {
         install_usr1();
         ready.store(1, Ordering::SeqCst);
-        assert_eq!(
-            s.wait(Some(Deadline::after(Duration::from_secs(30)))),
-            Wait::Done(())
-        );
+        assert_eq!(s.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
     });
     while ready.load(Ordering::SeqCst) == 0 {
         std::thread::yield_now();
@@ -196,10 +182,7 @@ fn semaphore_never_loses_a_permit() {
             if i % 2 == 0 {
                 s.post().unwrap();
             } else {
-                assert_eq!(
-                    s.wait(Some(Deadline::after(Duration::from_secs(30)))),
-                    Wait::Done(())
-                );
+                assert_eq!(s.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
             }
         }
     });
@@ -216,10 +199,7 @@ fn semaphore_timeouts_and_maximum() {
     assert!(s.try_wait());
     assert!(!s.try_wait());
     let t = Instant::now();
-    assert_eq!(
-        s.wait(Some(Deadline::after(Duration::from_millis(30)))),
-        Wait::TimedOut
-    );
+    assert_eq!(s.wait(Some(Deadline::after(Duration::from_millis(30)))), Wait::TimedOut);
     assert!(t.elapsed() >= Duration::from_millis(29));
     assert_eq!(s.waiters(), 0);
     s.post().unwrap();
@@ -241,10 +221,7 @@ fn semaphore_ping_pong() {
     });
     for _ in 0..rounds {
         ping.post().unwrap();
-        assert_eq!(
-            pong.wait(Some(Deadline::after(Duration::from_secs(30)))),
-            Wait::Done(())
-        );
+        assert_eq!(pong.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
     }
     assert_eq!(wait_child(pid, LIMIT), 0);
 }
@@ -267,18 +244,12 @@ fn condvar_producer_consumers() {
             fork_child(|| {
                 let me = me();
                 loop {
-                    assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(())));
-                    while q.items.load(Ordering::Relaxed) == 0
-                        && q.consumed.load(Ordering::Relaxed) < total
-                    {
+                    assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(Acquired::Clean)));
+                    while q.items.load(Ordering::Relaxed) == 0 && q.consumed.load(Ordering::Relaxed) < total {
                         let ticket = q.cond.begin_wait();
                         q.lock.unlock(me).unwrap();
-                        let _ = q.cond.wait_slow(
-                            ticket,
-                            Some(Deadline::after(Duration::from_secs(30))),
-                            false,
-                        );
-                        assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(())));
+                        let _ = q.cond.wait_slow(ticket, Some(Deadline::after(Duration::from_secs(30))), false);
+                        assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(Acquired::Clean)));
                     }
                     if q.consumed.load(Ordering::Relaxed) >= total {
                         q.lock.unlock(me).unwrap();
@@ -293,7 +264,7 @@ fn condvar_producer_consumers() {
         })
         .collect();
     for _ in 0..total {
-        assert_eq!(q.lock.lock(me(), None), Ok(Wait::Done(())));
+        assert_eq!(q.lock.lock(me(), None), Ok(Wait::Done(Acquired::Clean)));
         q.items.fetch_add(1, Ordering::Relaxed);
         q.lock.unlock(me()).unwrap();
         q.cond.signal();
@@ -312,14 +283,7 @@ fn condvar_signal_without_waiters_is_forgotten_and_timeouts_work() {
     c.broadcast();
     let ticket = c.begin_wait();
     let t = Instant::now();
-    assert_eq!(
-        c.wait_slow(
-            ticket,
-            Some(Deadline::after(Duration::from_millis(30))),
-            true
-        ),
-        Wait::TimedOut
-    );
+    assert_eq!(c.wait_slow(ticket, Some(Deadline::after(Duration::from_millis(30))), true), Wait::TimedOut);
     assert!(t.elapsed() >= Duration::from_millis(29));
     assert_eq!(c.waiters(), 0);
 }
@@ -337,7 +301,7 @@ fn monitor_is_reentrant_and_exclusive() {
         tried.store(1, Ordering::SeqCst);
         assert_eq!(
             m.enter_slow(me(), Some(Deadline::after(Duration::from_secs(30))), false),
-            Wait::Done(())
+            Wait::Done(Acquired::Clean)
         );
         assert_eq!(m.count(), 1);
         m.exit(me()).unwrap();
@@ -368,7 +332,7 @@ fn condvar_signal_wakes_exactly_one_of_many() {
             .map(|_| {
                 fork_child(|| {
                     let me = me();
-                    assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(())));
+                    assert_eq!(q.lock.lock(me, None), Ok(Wait::Done(Acquired::Clean)));
                     let ticket = q.cond.begin_wait();
                     q.items.fetch_add(1, Ordering::SeqCst); // "I am waiting" (we hold the lock)
                     q.lock.unlock(me).unwrap();
@@ -385,18 +349,11 @@ fn condvar_signal_wakes_exactly_one_of_many() {
         q.cond.signal();
         let t = Instant::now();
         while q.consumed.load(Ordering::SeqCst) < 1 {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "round {round}: nobody woke"
-            );
+            assert!(t.elapsed() < Duration::from_secs(10), "round {round}: nobody woke");
             std::thread::yield_now();
         }
         std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(
-            q.consumed.load(Ordering::SeqCst),
-            1,
-            "round {round}: one signal woke several"
-        );
+        assert_eq!(q.consumed.load(Ordering::SeqCst), 1, "round {round}: one signal woke several");
         q.cond.broadcast();
         for pid in pids {
             assert_eq!(wait_child(pid, LIMIT), 0);
@@ -404,4 +361,84 @@ fn condvar_signal_wakes_exactly_one_of_many() {
         assert_eq!(q.consumed.load(Ordering::SeqCst), n);
         assert_eq!(q.cond.waiters(), 0);
     }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Death {
+    lock: RawMutex,
+    holder: AtomicU32,
+    waiting: AtomicU32,
+}
+
+/// A holder that is a grandchild (reparented, never our child: no SIGCHLD, we cannot reap it) is
+/// SIGKILLed inside its critical section. A waiter already asleep and an acquirer arriving later both get
+/// the lock within a second, exactly one of them with `OwnerDied`, and the lock then works normally.
+#[test]
+fn owner_death_is_detected_and_recovered_once() {
+    let d: SharedBox<Death> = SharedBox::new();
+    let middle = fork_child(|| {
+        fork_child(|| {
+            assert!(d.lock.try_lock(me()));
+            d.holder.store(std::process::id(), Ordering::SeqCst);
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    });
+    assert_eq!(wait_child(middle, LIMIT), 0);
+    let t = Instant::now();
+    while d.holder.load(Ordering::SeqCst) == 0 {
+        assert!(t.elapsed() < LIMIT);
+        std::thread::yield_now();
+    }
+    let holder = d.holder.load(Ordering::SeqCst);
+    let waiter = fork_child(|| {
+        d.waiting.store(1, Ordering::SeqCst);
+        let out = d.lock.lock(me(), Some(Deadline::after(Duration::from_secs(30)))).unwrap();
+        let code = match out {
+            Wait::Done(Acquired::OwnerDied(p)) if p == d.holder.load(Ordering::SeqCst) => 10,
+            Wait::Done(Acquired::Clean) => 11,
+            _ => 12,
+        };
+        d.lock.unlock(me()).unwrap();
+        // SAFETY: leaving the child with a code that tells the parent how it acquired the lock.
+        unsafe { libc::_exit(code) };
+    });
+    while d.waiting.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(50)); // let it fall asleep on the word
+                                                   // SAFETY: killing the grandchild we were told about (it is alive: it loops forever).
+    assert_eq!(unsafe { libc::kill(holder as libc::pid_t, libc::SIGKILL) }, 0);
+    let killed = Instant::now();
+    let ours = d.lock.lock(me(), Some(Deadline::after(Duration::from_secs(30)))).unwrap();
+    let waited = killed.elapsed();
+    assert!(waited < Duration::from_secs(1), "recovery took {waited:?}");
+    d.lock.unlock(me()).unwrap();
+    let theirs = wait_child(waiter, LIMIT);
+    // Exactly one acquirer saw the death; the other got a clean lock afterwards.
+    match ours {
+        Wait::Done(Acquired::OwnerDied(p)) => {
+            assert_eq!(p, holder);
+            assert_eq!(theirs, 11);
+        }
+        Wait::Done(Acquired::Clean) => assert_eq!(theirs, 10),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!d.lock.is_locked());
+    assert!(d.lock.try_lock(me()));
+    d.lock.unlock(me()).unwrap();
+}
+
+#[test]
+fn try_recover_takes_over_from_a_dead_process_only() {
+    let m: SharedBox<RawMutex> = SharedBox::new();
+    let pid = fork_child(|| assert!(m.try_lock(me())));
+    assert_eq!(wait_child(pid, LIMIT), 0); // exited holding it, reaped
+    assert!(!m.try_lock(me()));
+    assert_eq!(m.try_recover(me()), Some(pid as u32));
+    assert!(m.is_owned_by(me()));
+    assert_eq!(m.try_recover(me()), None); // our own lock: never "recovered"
+    m.unlock(me()).unwrap();
 }

@@ -17,20 +17,15 @@ pub fn timeout(ruby: &Ruby, v: Option<Value>) -> Result<Option<Duration>, Error>
     let secs = if let Some(i) = Integer::from_value(v) {
         return match i.to_i64() {
             Ok(n) if n < 0 => Err(bad_timeout(ruby, v)),
-            Ok(n) => Ok(Some(
-                Duration::from_secs(n as u64).min(Deadline::MAX_TIMEOUT),
-            )),
+            Ok(n) => Ok(Some(Duration::from_secs(n as u64).min(Deadline::MAX_TIMEOUT))),
             // A Bignum: negative is an error, positive is forever.
-            Err(_) if v.funcall::<_, _, bool>("negative?", ()).unwrap_or(true) => {
-                Err(bad_timeout(ruby, v))
-            }
+            Err(_) if v.funcall::<_, _, bool>("negative?", ()).unwrap_or(true) => Err(bad_timeout(ruby, v)),
             Err(_) => Ok(None),
         };
     } else if let Some(f) = Float::from_value(v) {
         f.to_f64()
     } else if v.is_kind_of(ruby.class_numeric()) && !v.is_kind_of(ruby.class_complex()) {
-        v.funcall::<_, _, f64>("to_f", ())
-            .map_err(|_| bad_timeout(ruby, v))?
+        v.funcall::<_, _, f64>("to_f", ()).map_err(|_| bad_timeout(ruby, v))?
     } else {
         return Err(bad_timeout(ruby, v));
     };
@@ -40,9 +35,7 @@ pub fn timeout(ruby: &Ruby, v: Option<Value>) -> Result<Option<Duration>, Error>
     if secs.is_infinite() {
         return Ok(None);
     }
-    Ok(Some(Duration::from_secs_f64(
-        secs.min(Deadline::MAX_TIMEOUT.as_secs_f64()),
-    )))
+    Ok(Some(Duration::from_secs_f64(secs.min(Deadline::MAX_TIMEOUT.as_secs_f64()))))
 }
 
 fn bad_timeout(ruby: &Ruby, v: Value) -> Error {
@@ -62,17 +55,11 @@ pub fn deadline(timeout: Option<Duration>) -> Option<Deadline> {
 /// range otherwise.
 pub fn int_in(ruby: &Ruby, v: Value, what: &str, lo: i64, hi: i64) -> Result<i64, Error> {
     let i = Integer::from_value(v).ok_or_else(|| {
-        Error::new(
-            ruby.exception_type_error(),
-            format!("{what} must be an Integer, got {}", v.class().inspect()),
-        )
+        Error::new(ruby.exception_type_error(), format!("{what} must be an Integer, got {}", v.class().inspect()))
     })?;
     match i.to_i64() {
         Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(Error::new(
-            ruby.exception_arg_error(),
-            format!("{what} must be in {lo}..{hi}, got {}", v.inspect()),
-        )),
+        _ => Err(Error::new(ruby.exception_arg_error(), format!("{what} must be in {lo}..{hi}, got {}", v.inspect()))),
     }
 }
 
@@ -81,16 +68,9 @@ pub fn arity(ruby: &Ruby, argv: &[Value], min: usize, max: usize) -> Result<(), 
     if (min..=max).contains(&argv.len()) {
         return Ok(());
     }
-    let expected = if min == max {
-        min.to_string()
-    } else {
-        format!("{min}..{max}")
-    };
+    let expected = if min == max { min.to_string() } else { format!("{min}..{max}") };
     Err(Error::new(
         ruby.exception_arg_error(),
-        format!(
-            "wrong number of arguments (given {}, expected {expected})",
-            argv.len()
-        ),
+        format!("wrong number of arguments (given {}, expected {expected})", argv.len()),
     ))
 }

@@ -39,10 +39,7 @@ unsafe extern "C" fn trampoline<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut 
 /// Run `func` with the GVL released, unblockable by Ruby's `RUBY_UBF_IO`. `None` if Ruby did not run it
 /// because an interrupt was pending; `Some(Err)` if it panicked.
 fn call_without_gvl<F: FnOnce() -> R, R>(func: F) -> Option<std::thread::Result<R>> {
-    let mut slot = Slot {
-        func: Some(func),
-        result: None,
-    };
+    let mut slot = Slot { func: Some(func), result: None };
     // SAFETY: RUBY_UBF_IO is the C macro `((rb_unblock_function_t *)-1)`, a sentinel Ruby compares against
     // and never calls; bindgen does not emit it. A non-null function pointer value is valid to hold.
     let ubf_io = unsafe { std::mem::transmute::<isize, unsafe extern "C" fn(*mut c_void)>(-1) };
@@ -78,10 +75,7 @@ pub fn wait<T>(ruby: &Ruby, mut step: impl FnMut() -> Wait<T>) -> Result<Option<
 /// Like [`wait`], but for a step that must complete even if the thread is interrupted (re-taking a lock
 /// after a condition wait): interrupts are still run between steps, and the first exception raised is
 /// returned *after* the step has completed.
-pub fn wait_uninterruptibly<T>(
-    ruby: &Ruby,
-    mut step: impl FnMut() -> Wait<T>,
-) -> (Option<T>, Option<Error>) {
+pub fn wait_uninterruptibly<T>(ruby: &Ruby, mut step: impl FnMut() -> Wait<T>) -> (Option<T>, Option<Error>) {
     let mut pending = None;
     loop {
         match call_without_gvl(&mut step) {
@@ -94,12 +88,7 @@ pub fn wait_uninterruptibly<T>(
             Some(Ok(Wait::Done(v))) => return (Some(v), pending),
             Some(Ok(Wait::TimedOut)) => return (None, pending),
             Some(Ok(Wait::Failed(e))) => return (None, Some(errors::errno(ruby, e, "futex wait"))),
-            Some(Err(_)) => {
-                return (
-                    None,
-                    Some(errors::internal(ruby, "panic in a blocking wait")),
-                )
-            }
+            Some(Err(_)) => return (None, Some(errors::internal(ruby, "panic in a blocking wait"))),
         }
     }
 }

@@ -1,8 +1,6 @@
 //! `ProcessShared::ConditionVariable`: waits with a `ProcessShared::Mutex` or `ProcessShared::Monitor`.
 
-use magnus::{
-    method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value,
-};
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
 use process_shared_core::sync::RawCondvar;
 
 use super::errors;
@@ -20,9 +18,7 @@ pub struct ConditionVariable {
 impl ConditionVariable {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ConditionVariable>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let cv = ConditionVariable {
-            sh: Shared::new(ruby, "ProcessShared::ConditionVariable")?,
-        };
+        let cv = ConditionVariable { sh: Shared::new(ruby, "ProcessShared::ConditionVariable")? };
         Ok(ruby.obj_wrap_as(cv, class))
     }
 
@@ -44,10 +40,7 @@ impl ConditionVariable {
             let raw = m.sh.pin(ruby)?;
             let me = me();
             if !raw.is_owned_by(me) {
-                return Err(errors::process(
-                    ruby,
-                    "ConditionVariable#wait: mutex not locked by this thread",
-                ));
+                return Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread"));
             }
             let ticket = cv.begin_wait();
             let _ = raw.unlock(me); // cannot fail: we own it
@@ -63,34 +56,22 @@ impl ConditionVariable {
             let ticket = cv.begin_wait();
             if !raw.is_owned_by(me()) {
                 cv.abandon_wait();
-                return Err(errors::process(
-                    ruby,
-                    "ConditionVariable#wait: monitor not entered by this thread",
-                ));
+                return Err(errors::process(ruby, "ConditionVariable#wait: monitor not entered by this thread"));
             }
             return release_wait_reenter(ruby, &raw, || sleep(ticket));
         }
         Err(Error::new(
             ruby.exception_type_error(),
-            format!(
-                "expected a ProcessShared::Mutex or ProcessShared::Monitor, got {}",
-                lock.class().inspect()
-            ),
+            format!("expected a ProcessShared::Mutex or ProcessShared::Monitor, got {}", lock.class().inspect()),
         ))
     }
 
-    fn signal(
-        ruby: &Ruby,
-        rb_self: Obj<ConditionVariable>,
-    ) -> Result<Obj<ConditionVariable>, Error> {
+    fn signal(ruby: &Ruby, rb_self: Obj<ConditionVariable>) -> Result<Obj<ConditionVariable>, Error> {
         rb_self.sh.get(ruby)?.signal();
         Ok(rb_self)
     }
 
-    fn broadcast(
-        ruby: &Ruby,
-        rb_self: Obj<ConditionVariable>,
-    ) -> Result<Obj<ConditionVariable>, Error> {
+    fn broadcast(ruby: &Ruby, rb_self: Obj<ConditionVariable>) -> Result<Obj<ConditionVariable>, Error> {
         rb_self.sh.get(ruby)?.broadcast();
         Ok(rb_self)
     }

@@ -45,10 +45,21 @@ pub fn process(ruby: &Ruby, msg: impl Into<String>) -> Error {
     Error::new(class(ruby, |c| c.process), msg.into())
 }
 
-/// `ProcessShared::OwnerDeadError`: the holder died holding the lock.
-#[allow(dead_code)]
-pub fn owner_dead(ruby: &Ruby, msg: impl Into<String>) -> Error {
-    Error::new(class(ruby, |c| c.owner_dead), msg.into())
+/// `ProcessShared::OwnerDeadError` (with `#pid`): the holder died holding the lock, which the caller
+/// now holds.
+pub fn owner_dead(ruby: &Ruby, pid: u32) -> Error {
+    let msg = format!(
+        "the owner of this lock (pid {pid}) died holding it; this thread holds it now: \
+         repair the data it protects, then unlock"
+    );
+    let class = class(ruby, |c| c.owner_dead);
+    match class.new_instance((msg.as_str(),)) {
+        Ok(e) => {
+            let _ = e.funcall::<_, _, magnus::Value>("instance_variable_set", ("@pid", pid));
+            Error::from(e)
+        }
+        Err(e) => e,
+    }
 }
 
 /// `ProcessShared::Error`: an internal failure that is not the caller's fault.
@@ -58,10 +69,7 @@ pub fn internal(ruby: &Ruby, msg: &str) -> Error {
 
 /// The matching `Errno::*` exception, with a message saying what failed.
 pub fn errno(ruby: &Ruby, errno: i32, what: &str) -> Error {
-    match ruby
-        .exception_system_call_error()
-        .funcall::<_, _, magnus::Exception>("new", (what, errno))
-    {
+    match ruby.exception_system_call_error().funcall::<_, _, magnus::Exception>("new", (what, errno)) {
         Ok(e) => Error::from(e),
         Err(e) => e,
     }

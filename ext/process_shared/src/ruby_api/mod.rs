@@ -19,9 +19,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     monitor::init(ruby, m)?;
     condition_variable::init(ruby, m)?;
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler does it too).
-    m.define_singleton_method(
-        "_after_fork_child",
-        function!(process_shared_core::sys::process::reset_after_fork, 0),
-    )?;
+    m.define_singleton_method("_after_fork_child", function!(process_shared_core::sys::process::reset_after_fork, 0))?;
     Ok(())
 }

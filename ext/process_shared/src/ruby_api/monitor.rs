@@ -2,7 +2,7 @@
 //! aliases and `MonitorMixin` are Ruby sugar in `lib/process_shared/monitor.rb`.
 
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
-use process_shared_core::sync::{MonitorError, RawMonitor};
+use process_shared_core::sync::{Acquired, MonitorError, RawMonitor};
 
 use super::errors;
 use super::shared::{self, Primitive};
@@ -24,32 +24,30 @@ fn monitor_error(ruby: &Ruby, e: MonitorError) -> Error {
 impl Monitor {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Monitor>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let m = Monitor {
-            sh: Shared::new(ruby, "ProcessShared::Monitor")?,
-        };
+        let m = Monitor { sh: Shared::new(ruby, "ProcessShared::Monitor")? };
         Ok(ruby.obj_wrap_as(m, class))
     }
 
-    fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<(), Error> {
+    /// Enter for the calling thread, sleeping (GVL released, interruptible) while another holds it.
+    /// `Acquired::OwnerDied` means it is held now (count 1), taken over from a dead owner.
+    fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<Acquired, Error> {
         let me = me();
         if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
-            return Ok(());
+            return Ok(Acquired::Clean);
         }
-        nogvl::wait(ruby, || raw.enter_slow(me, None, true))?;
-        Ok(())
+        Ok(nogvl::wait(ruby, || raw.enter_slow(me, None, true))?.unwrap_or(Acquired::Clean))
     }
 
     fn enter(ruby: &Ruby, rb_self: &Monitor) -> Result<(), Error> {
         let raw = rb_self.sh.pin(ruby)?;
-        Self::acquire(ruby, &raw)
+        match Self::acquire(ruby, &raw)? {
+            Acquired::Clean => Ok(()),
+            Acquired::OwnerDied(pid) => Err(errors::owner_dead(ruby, pid)),
+        }
     }
 
     fn exit(ruby: &Ruby, rb_self: &Monitor) -> Result<(), Error> {
-        rb_self
-            .sh
-            .get(ruby)?
-            .exit(me())
-            .map_err(|e| monitor_error(ruby, e))
+        rb_self.sh.get(ruby)?.exit(me()).map_err(|e| monitor_error(ruby, e))
     }
 
     fn try_enter(ruby: &Ruby, rb_self: &Monitor, argv: &[Value]) -> Result<bool, Error> {
@@ -60,24 +58,32 @@ impl Monitor {
         if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
             return Ok(true);
         }
-        match timeout {
+        if let Some(pid) = raw.try_recover(me) {
+            return Err(errors::owner_dead(ruby, pid));
+        }
+        let acquired = match timeout {
             Some(t) if !t.is_zero() => {
                 let deadline = args::deadline(Some(t));
-                Ok(nogvl::wait(ruby, || raw.enter_slow(me, deadline, true))?.is_some())
+                nogvl::wait(ruby, || raw.enter_slow(me, deadline, true))?
             }
-            _ => Ok(false),
+            _ => None,
+        };
+        match acquired {
+            None => Ok(false),
+            Some(Acquired::Clean) => Ok(true),
+            Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
         }
     }
 
     fn synchronize(ruby: &Ruby, rb_self: &Monitor) -> Result<Value, Error> {
         if !ruby.block_given() {
-            return Err(Error::new(
-                ruby.exception_thread_error(),
-                "must be called with a block",
-            ));
+            return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
         let raw = rb_self.sh.pin(ruby)?;
-        Self::acquire(ruby, &raw)?;
+        if let Acquired::OwnerDied(pid) = Self::acquire(ruby, &raw)? {
+            let _ = raw.exit(me());
+            return Err(errors::owner_dead(ruby, pid));
+        }
         let out = ruby.yield_values::<(), Value>(());
         let exited = raw.exit(me()).map_err(|e| monitor_error(ruby, e));
         let v = out?;
@@ -95,11 +101,7 @@ impl Monitor {
     /// The calling thread's hold count (0 unless it owns the monitor).
     fn count(ruby: &Ruby, rb_self: &Monitor) -> Result<u32, Error> {
         let raw = rb_self.sh.get(ruby)?;
-        Ok(if raw.is_owned_by(me()) {
-            raw.count()
-        } else {
-            0
-        })
+        Ok(if raw.is_owned_by(me()) { raw.count() } else { 0 })
     }
 
     fn owner_pid(ruby: &Ruby, rb_self: &Monitor) -> Result<Option<u32>, Error> {
@@ -138,15 +140,8 @@ impl Primitive for Monitor {
             None => "unlocked".to_string(),
             Some(pid) => {
                 let owned = raw.is_owned_by(me());
-                let count = if owned {
-                    format!(" count={}", raw.count())
-                } else {
-                    String::new()
-                };
-                format!(
-                    "locked owner_pid={pid} owned={owned}{count} waiters={}",
-                    raw.mutex().has_waiters()
-                )
+                let count = if owned { format!(" count={}", raw.count()) } else { String::new() };
+                format!("locked owner_pid={pid} owned={owned}{count} waiters={}", raw.mutex().has_waiters())
             }
         }
     }

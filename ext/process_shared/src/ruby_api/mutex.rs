@@ -1,7 +1,7 @@
 //! `ProcessShared::Mutex`: a non-re-entrant lock owned by (process, Ruby thread).
 
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
-use process_shared_core::sync::RawMutex;
+use process_shared_core::sync::{Acquired, RawMutex};
 
 use super::errors;
 use super::shared::{self, Primitive};
@@ -16,54 +16,57 @@ pub struct Mutex {
 impl Mutex {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Mutex>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let m = Mutex {
-            sh: Shared::new(ruby, "ProcessShared::Mutex")?,
-        };
+        let m = Mutex { sh: Shared::new(ruby, "ProcessShared::Mutex")? };
         Ok(ruby.obj_wrap_as(m, class))
     }
 
     /// Take the lock for the calling thread, sleeping (GVL released, interruptible) while another holds it.
-    pub(crate) fn acquire(ruby: &Ruby, raw: &RawMutex) -> Result<(), Error> {
+    /// `Acquired::OwnerDied` means the lock is held now, taken over from a dead owner.
+    pub(crate) fn acquire(ruby: &Ruby, raw: &RawMutex) -> Result<Acquired, Error> {
         let me = me();
         if raw.try_lock(me) {
-            return Ok(());
+            return Ok(Acquired::Clean);
         }
         if raw.is_owned_by(me) {
-            return Err(errors::process(
-                ruby,
-                "deadlock; lock already owned by this thread",
-            ));
+            return Err(errors::process(ruby, "deadlock; lock already owned by this thread"));
         }
-        nogvl::wait(ruby, || raw.lock_slow(me, None, true))?;
-        Ok(())
+        Ok(nogvl::wait(ruby, || raw.lock_slow(me, None, true))?.unwrap_or(Acquired::Clean))
     }
 
     /// Take the lock back after a condition wait, even if the thread is interrupted meanwhile (as
-    /// `Thread::Mutex#sleep` does); returns the interrupt's exception, to raise once the lock is held.
+    /// `Thread::Mutex#sleep` does); returns the error to raise once the lock is held: the interrupt's
+    /// exception, or `OwnerDeadError` if the lock had to be taken over from a dead owner.
     pub(crate) fn relock(ruby: &Ruby, raw: &RawMutex) -> Option<Error> {
         let me = me();
         if raw.try_lock(me) {
             return None;
         }
-        nogvl::wait_uninterruptibly(ruby, || raw.lock_slow(me, None, true)).1
+        match nogvl::wait_uninterruptibly(ruby, || raw.lock_slow(me, None, true)) {
+            (_, Some(e)) => Some(e),
+            (Some(Acquired::OwnerDied(pid)), None) => Some(errors::owner_dead(ruby, pid)),
+            _ => None,
+        }
     }
 
     fn lock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
         let raw = rb_self.sh.pin(ruby)?;
-        Self::acquire(ruby, &raw)?;
-        Ok(rb_self)
+        match Self::acquire(ruby, &raw)? {
+            Acquired::Clean => Ok(rb_self),
+            Acquired::OwnerDied(pid) => Err(errors::owner_dead(ruby, pid)),
+        }
     }
 
     fn unlock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
-        rb_self.sh.get(ruby)?.unlock(me()).map_err(|_| {
-            errors::process(
-                ruby,
-                "attempt to unlock a mutex which is not locked by this thread",
-            )
-        })?;
+        rb_self
+            .sh
+            .get(ruby)?
+            .unlock(me())
+            .map_err(|_| errors::process(ruby, "attempt to unlock a mutex which is not locked by this thread"))?;
         Ok(rb_self)
     }
 
+    /// `try_lock(timeout = nil)`: true if taken, false if still held by another after `timeout`. Raises
+    /// `OwnerDeadError` (holding the lock) when its owner died holding it.
     fn try_lock(ruby: &Ruby, rb_self: &Mutex, argv: &[Value]) -> Result<bool, Error> {
         args::arity(ruby, argv, 0, 1)?;
         let timeout = args::timeout(ruby, argv.first().copied())?;
@@ -72,12 +75,20 @@ impl Mutex {
         if raw.try_lock(me) {
             return Ok(true);
         }
-        match timeout {
+        if let Some(pid) = raw.try_recover(me) {
+            return Err(errors::owner_dead(ruby, pid));
+        }
+        let acquired = match timeout {
             Some(t) if !t.is_zero() && !raw.is_owned_by(me) => {
                 let deadline = args::deadline(Some(t));
-                Ok(nogvl::wait(ruby, || raw.lock_slow(me, deadline, true))?.is_some())
+                nogvl::wait(ruby, || raw.lock_slow(me, deadline, true))?
             }
-            _ => Ok(false),
+            _ => None,
+        };
+        match acquired {
+            None => Ok(false),
+            Some(Acquired::Clean) => Ok(true),
+            Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
         }
     }
 
@@ -91,13 +102,13 @@ impl Mutex {
 
     fn synchronize(ruby: &Ruby, rb_self: &Mutex) -> Result<Value, Error> {
         if !ruby.block_given() {
-            return Err(Error::new(
-                ruby.exception_thread_error(),
-                "must be called with a block",
-            ));
+            return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
         let raw = rb_self.sh.pin(ruby)?;
-        Self::acquire(ruby, &raw)?;
+        if let Acquired::OwnerDied(pid) = Self::acquire(ruby, &raw)? {
+            let _ = raw.unlock(me());
+            return Err(errors::owner_dead(ruby, pid));
+        }
         let out = ruby.yield_values::<(), Value>(());
         // The block may have unlocked it itself (or slept and relocked); only release what we hold.
         let _ = raw.unlock(me());
@@ -119,11 +130,9 @@ impl Primitive for Mutex {
     fn describe(raw: &RawMutex) -> String {
         match raw.owner_pid() {
             None => "unlocked".to_string(),
-            Some(pid) => format!(
-                "locked owner_pid={pid} owned={} waiters={}",
-                raw.is_owned_by(me()),
-                raw.has_waiters()
-            ),
+            Some(pid) => {
+                format!("locked owner_pid={pid} owned={} waiters={}", raw.is_owned_by(me()), raw.has_waiters())
+            }
         }
     }
 }

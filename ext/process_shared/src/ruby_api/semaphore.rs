@@ -15,31 +15,15 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    fn build(
-        ruby: &Ruby,
-        class: RClass,
-        argv: &[Value],
-        binary: bool,
-    ) -> Result<Obj<Semaphore>, Error> {
+    fn build(ruby: &Ruby, class: RClass, argv: &[Value], binary: bool) -> Result<Obj<Semaphore>, Error> {
         args::arity(ruby, argv, 0, 1)?;
-        let max = if binary {
-            1
-        } else {
-            i64::from(RawSemaphore::VALUE_MAX)
-        };
+        let max = if binary { 1 } else { i64::from(RawSemaphore::VALUE_MAX) };
         let value = match argv.first() {
             None => 1,
             Some(&v) => args::int_in(ruby, v, "semaphore value", 0, max)?,
         };
-        let what = if binary {
-            "ProcessShared::BinarySemaphore"
-        } else {
-            "ProcessShared::Semaphore"
-        };
-        let sem = Semaphore {
-            sh: Shared::new(ruby, what)?,
-            binary,
-        };
+        let what = if binary { "ProcessShared::BinarySemaphore" } else { "ProcessShared::Semaphore" };
+        let sem = Semaphore { sh: Shared::new(ruby, what)?, binary };
         sem.sh.get(ruby)?.init(value as u32, max as u32);
         Ok(ruby.obj_wrap_as(sem, class))
     }
@@ -72,16 +56,9 @@ impl Semaphore {
     fn release(ruby: &Ruby, rb_self: &Semaphore, raw: &RawSemaphore) -> Result<(), Error> {
         raw.post().map_err(|PostError::AtMax(max)| {
             if rb_self.binary {
-                errors::process(
-                    ruby,
-                    "cannot post a BinarySemaphore whose value is already 1",
-                )
+                errors::process(ruby, "cannot post a BinarySemaphore whose value is already 1")
             } else {
-                errors::errno(
-                    ruby,
-                    libc::EOVERFLOW,
-                    &format!("sem_post: value would exceed {max}"),
-                )
+                errors::errno(ruby, libc::EOVERFLOW, &format!("sem_post: value would exceed {max}"))
             }
         })
     }
@@ -99,11 +76,7 @@ impl Semaphore {
                 let deadline = args::deadline(Some(t));
                 match nogvl::wait(ruby, || raw.wait_slow(deadline, true))? {
                     Some(()) => Ok(()),
-                    None => Err(errors::errno(
-                        ruby,
-                        libc::ETIMEDOUT,
-                        "sem_timedwait: timed out",
-                    )),
+                    None => Err(errors::errno(ruby, libc::ETIMEDOUT, "sem_timedwait: timed out")),
                 }
             }
         }
@@ -111,10 +84,7 @@ impl Semaphore {
 
     fn synchronize(ruby: &Ruby, rb_self: &Semaphore) -> Result<Value, Error> {
         if !ruby.block_given() {
-            return Err(Error::new(
-                ruby.exception_thread_error(),
-                "must be called with a block",
-            ));
+            return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
         let raw = rb_self.sh.pin(ruby)?;
         Self::acquire(ruby, &raw)?;

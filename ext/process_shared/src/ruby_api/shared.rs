@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use magnus::{Error, Ruby};
 use process_shared_core::sync::Owner;
-use process_shared_core::sys::{process::current_pid, SharedMapping};
+use process_shared_core::sys::process::{current_pid, current_start_time};
+use process_shared_core::sys::SharedMapping;
 
 use super::errors;
 
@@ -30,8 +31,7 @@ unsafe impl Send for Region {}
 impl Region {
     /// Map `len` zeroed shared bytes, for an object that `inspect`s as `what`.
     pub fn anonymous(ruby: &Ruby, len: usize, what: &'static str) -> Result<Region, Error> {
-        let m = SharedMapping::anonymous(len)
-            .map_err(|e| errors::io(ruby, e, "mmap of shared memory"))?;
+        let m = SharedMapping::anonymous(len).map_err(|e| errors::io(ruby, e, "mmap of shared memory"))?;
         Ok(Region {
             ptr: Cell::new(m.as_ptr()),
             len,
@@ -75,10 +75,7 @@ impl Region {
     pub fn pin(&self, ruby: &Ruby) -> Result<Pin<'_>, Error> {
         let p = self.ptr(ruby)?;
         self.busy.set(self.busy.get() + 1);
-        Ok(Pin {
-            region: self,
-            ptr: p,
-        })
+        Ok(Pin { region: self, ptr: p })
     }
 
     /// Hide the bytes from further calls; unmap them once no call in progress uses them. Idempotent.
@@ -134,10 +131,7 @@ pub fn me() -> Owner {
     // SAFETY: called with the GVL held from a Ruby method; returns the current thread's VALUE, which is
     // non-zero and unique among live threads of this process.
     let thread = unsafe { rb_sys::rb_thread_current() } as u64;
-    Owner {
-        pid: current_pid(),
-        thread,
-    }
+    Owner { pid: current_pid(), thread, start: current_start_time() }
 }
 
 /// A [`Region`] that holds one primitive `T` (a `#[repr(C)]` core type that is valid when zeroed).
@@ -166,10 +160,7 @@ impl<T> Shared<T> {
     /// The object, kept mapped for as long as the returned guard lives.
     #[inline]
     pub fn pin(&self, ruby: &Ruby) -> Result<SharedPin<'_, T>, Error> {
-        Ok(SharedPin {
-            pin: self.region.pin(ruby)?,
-            _t: std::marker::PhantomData,
-        })
+        Ok(SharedPin { pin: self.region.pin(ruby)?, _t: std::marker::PhantomData })
     }
 
     pub fn close(&self) {
@@ -213,19 +204,13 @@ pub fn is_closed<T: Primitive>(rb_self: &T) -> bool {
     rb_self.shared().is_closed()
 }
 
-pub fn inspect<T: Primitive>(
-    ruby: &Ruby,
-    rb_self: magnus::typed_data::Obj<T>,
-) -> Result<String, Error> {
+pub fn inspect<T: Primitive>(ruby: &Ruby, rb_self: magnus::typed_data::Obj<T>) -> Result<String, Error> {
     use magnus::prelude::*;
     let class = rb_self.class().inspect();
     if rb_self.shared().is_closed() {
         return Ok(format!("#<{class} (closed)>"));
     }
-    Ok(format!(
-        "#<{class} {}>",
-        T::describe(rb_self.shared().get(ruby)?)
-    ))
+    Ok(format!("#<{class} {}>", T::describe(rb_self.shared().get(ruby)?)))
 }
 
 /// Define `close` (idempotent; releases only this process's mapping), `closed?` and `inspect` on a
@@ -234,14 +219,8 @@ macro_rules! define_lifecycle {
     ($class:expr, $t:ty) => {{
         use magnus::{method, prelude::*};
         $class.define_method("close", method!($crate::ruby_api::shared::close::<$t>, 0))?;
-        $class.define_method(
-            "closed?",
-            method!($crate::ruby_api::shared::is_closed::<$t>, 0),
-        )?;
-        $class.define_method(
-            "inspect",
-            method!($crate::ruby_api::shared::inspect::<$t>, 0),
-        )?;
+        $class.define_method("closed?", method!($crate::ruby_api::shared::is_closed::<$t>, 0))?;
+        $class.define_method("inspect", method!($crate::ruby_api::shared::inspect::<$t>, 0))?;
     }};
 }
 pub(crate) use define_lifecycle;

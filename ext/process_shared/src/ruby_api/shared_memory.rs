@@ -14,8 +14,8 @@ use std::mem::size_of;
 use std::ptr;
 
 use magnus::{
-    method, prelude::*, typed_data::Obj, Error, Float, Integer, IntoValue, RArray, RClass, RModule,
-    RString, Ruby, Symbol, Value,
+    method, prelude::*, typed_data::Obj, Error, Float, Integer, IntoValue, RArray, RClass, RModule, RString, Ruby,
+    Symbol, Value,
 };
 
 use super::errors;
@@ -32,18 +32,10 @@ const OBJECT_HEADER: usize = 8;
 
 impl Region {
     /// `IndexError` for an access of `len` bytes at `offset` that does not lie within the region.
-    pub(crate) fn index_error(
-        &self,
-        ruby: &Ruby,
-        offset: impl Display,
-        len: impl Display,
-    ) -> Error {
+    pub(crate) fn index_error(&self, ruby: &Ruby, offset: impl Display, len: impl Display) -> Error {
         Error::new(
             ruby.exception_index_error(),
-            format!(
-                "offset {offset}, length {len} is out of bounds (size {})",
-                self.len()
-            ),
+            format!("offset {offset}, length {len} is out of bounds (size {})", self.len()),
         )
     }
 
@@ -81,13 +73,7 @@ impl Region {
     }
 
     /// Set `len` bytes at `offset` to `byte`.
-    pub(crate) fn fill(
-        &self,
-        ruby: &Ruby,
-        offset: usize,
-        len: usize,
-        byte: u8,
-    ) -> Result<(), Error> {
+    pub(crate) fn fill(&self, ruby: &Ruby, offset: usize, len: usize, byte: u8) -> Result<(), Error> {
         let dst = self.span(ruby, offset, len)?;
         // SAFETY: `dst..dst+len` is in the live, writable mapping (`span`).
         unsafe { ptr::write_bytes(dst, byte, len) };
@@ -141,20 +127,11 @@ trait Scalar: Copy {
 }
 
 fn type_error(ruby: &Ruby, v: Value, want: &str) -> Error {
-    Error::new(
-        ruby.exception_type_error(),
-        format!(
-            "no implicit conversion of {} into {want}",
-            v.class().inspect()
-        ),
-    )
+    Error::new(ruby.exception_type_error(), format!("no implicit conversion of {} into {want}", v.class().inspect()))
 }
 
 fn range_error(ruby: &Ruby, v: Value, ty: &str, range: impl Display) -> Error {
-    Error::new(
-        ruby.exception_range_error(),
-        format!("{} out of range for :{ty} ({range})", v.inspect()),
-    )
+    Error::new(ruby.exception_range_error(), format!("{} out of range for :{ty} ({range})", v.inspect()))
 }
 
 macro_rules! int_scalar {
@@ -238,12 +215,7 @@ impl Scalar for f32 {
         let d = to_f64(ruby, v)?;
         let f = d as f32;
         if f.is_infinite() && d.is_finite() {
-            return Err(range_error(
-                ruby,
-                v,
-                ty,
-                format_args!("-{0:e}..{0:e}", f32::MAX),
-            ));
+            return Err(range_error(ruby, v, ty, format_args!("-{0:e}..{0:e}", f32::MAX)));
         }
         Ok(f)
     }
@@ -280,10 +252,7 @@ impl Scalar for Addr {
             Some(_) => usize::from_ruby(ruby, v, ty).map(Addr),
             None => Err(Error::new(
                 ruby.exception_type_error(),
-                format!(
-                    "{} is not a pointer (an Integer address, nil, or an object with #address)",
-                    v.inspect()
-                ),
+                format!("{} is not a pointer (an Integer address, nil, or an object with #address)", v.inspect()),
             )),
         }
     }
@@ -366,10 +335,7 @@ impl SharedMemory {
         let count_arg = |ruby: &Ruby, name: &str| -> Result<i128, Error> {
             let n = opt_int_arg(ruby, argv.get(1))?.unwrap_or(1);
             if n < 1 {
-                return Err(errors::arg(
-                    ruby,
-                    format!("{name} must be at least 1, got {}", argv[1].inspect()),
-                ));
+                return Err(errors::arg(ruby, format!("{name} must be at least 1, got {}", argv[1].inspect())));
             }
             Ok(n)
         };
@@ -378,10 +344,7 @@ impl SharedMemory {
             None => (TypeInfo::named(default), 1),
             Some(&v) if Integer::from_value(v).is_some() => {
                 if count_arg(ruby, "count")? != 1 {
-                    return Err(errors::arg(
-                        ruby,
-                        "count is only allowed with an element type, e.g. new(:int, 4)",
-                    ));
+                    return Err(errors::arg(ruby, "count is only allowed with an element type, e.g. new(:int, 4)"));
                 }
                 let n = int_arg(ruby, v)?;
                 if n < 1 {
@@ -394,39 +357,27 @@ impl SharedMemory {
                 Some(sym) => {
                     let name = sym.name()?;
                     let ty = TypeInfo::named(&name).ok_or_else(|| {
-                        let known: Vec<String> =
-                            TYPES.iter().map(|t| format!(":{}", t.name)).collect();
-                        let msg =
-                            format!("unknown type :{name} (known types: {})", known.join(" "));
+                        let known: Vec<String> = TYPES.iter().map(|t| format!(":{}", t.name)).collect();
+                        let msg = format!("unknown type :{name} (known types: {})", known.join(" "));
                         errors::arg(ruby, msg)
                     })?;
                     (Some(ty), count_arg(ruby, "count")?)
                 }
                 None => {
-                    let msg = format!(
-                        "size_or_type must be an Integer size or a Symbol type, got {}",
-                        v.class().inspect()
-                    );
+                    let msg =
+                        format!("size_or_type must be an Integer size or a Symbol type, got {}", v.class().inspect());
                     return Err(Error::new(ruby.exception_type_error(), msg));
                 }
             },
         };
-        let ty =
-            ty.ok_or_else(|| errors::internal(ruby, "type table is missing a default type"))?;
-        let size = count
-            .checked_mul(ty.size as i128)
-            .filter(|&s| s <= isize::MAX as i128)
-            .ok_or_else(|| {
-                let msg = format!("{count} elements of :{} are too large for memory", ty.name);
-                errors::arg(ruby, msg)
-            })?;
+        let ty = ty.ok_or_else(|| errors::internal(ruby, "type table is missing a default type"))?;
+        let size = count.checked_mul(ty.size as i128).filter(|&s| s <= isize::MAX as i128).ok_or_else(|| {
+            let msg = format!("{count} elements of :{} are too large for memory", ty.name);
+            errors::arg(ruby, msg)
+        })?;
         // Both fit: `1 <= count <= size <= isize::MAX`.
         let (size, count) = (size as usize, count as usize);
-        let mem = SharedMemory {
-            region: Region::anonymous(ruby, size, what)?,
-            ty,
-            count,
-        };
+        let mem = SharedMemory { region: Region::anonymous(ruby, size, what)?, ty, count };
         Ok(ruby.obj_wrap_as(mem, class))
     }
 
@@ -435,9 +386,7 @@ impl SharedMemory {
     fn at(&self, ruby: &Ruby, offset: i128, len: i128) -> Result<usize, Error> {
         self.region.ptr(ruby)?;
         match offset.checked_add(len) {
-            Some(end) if offset >= 0 && len >= 0 && end <= self.region.len() as i128 => {
-                Ok(offset as usize)
-            }
+            Some(end) if offset >= 0 && len >= 0 && end <= self.region.len() as i128 => Ok(offset as usize),
             _ => Err(self.region.index_error(ruby, offset, len)),
         }
     }
@@ -456,11 +405,7 @@ impl SharedMemory {
         let n = self.count as i128;
         let j = if i < 0 { i + n } else { i };
         if !(0..n).contains(&j) {
-            let msg = format!(
-                "index {} outside of array bounds: {}...{n}",
-                index.inspect(),
-                -n
-            );
+            let msg = format!("index {} outside of array bounds: {}...{n}", index.inspect(), -n);
             return Err(Error::new(ruby.exception_index_error(), msg));
         }
         Ok(j as usize * self.ty.size)
@@ -481,24 +426,14 @@ impl SharedMemory {
     }
 
     fn load_all<K: Kind>(&self, ruby: &Ruby, at: usize, n: usize) -> Result<RArray, Error> {
-        let len = n
-            .checked_mul(K::SIZE)
-            .ok_or_else(|| self.region.index_error(ruby, at, "(overflow)"))?;
+        let len = n.checked_mul(K::SIZE).ok_or_else(|| self.region.index_error(ruby, at, "(overflow)"))?;
         self.region.with_bytes(ruby, at, len, |bytes| {
-            ruby.ary_from_iter(
-                bytes
-                    .chunks_exact(K::SIZE)
-                    .map(|c| K::T::decode(c).to_ruby(ruby)),
-            )
+            ruby.ary_from_iter(bytes.chunks_exact(K::SIZE).map(|c| K::T::decode(c).to_ruby(ruby)))
         })
     }
 
     fn store_all<K: Kind>(&self, ruby: &Ruby, at: usize, ary: RArray) -> Result<(), Error> {
-        self.at(
-            ruby,
-            at as i128,
-            (ary.len() as i128).saturating_mul(K::SIZE as i128),
-        )?;
+        self.at(ruby, at as i128, (ary.len() as i128).saturating_mul(K::SIZE as i128))?;
         // Convert every element before writing any: a bad element leaves the memory untouched. The array
         // is re-read at each step because conversions may run Ruby code that changes it.
         let mut buf = Vec::with_capacity(ary.len() * K::SIZE);
@@ -518,12 +453,7 @@ impl SharedMemory {
         rb_self.load::<K>(ruby, at)
     }
 
-    fn put<K: Kind>(
-        ruby: &Ruby,
-        rb_self: Obj<Self>,
-        offset: Value,
-        v: Value,
-    ) -> Result<Obj<Self>, Error> {
+    fn put<K: Kind>(ruby: &Ruby, rb_self: Obj<Self>, offset: Value, v: Value) -> Result<Obj<Self>, Error> {
         let at = rb_self.at_arg(ruby, offset, K::SIZE)?;
         rb_self.store::<K>(ruby, at, v)?;
         Ok(rb_self)
@@ -538,24 +468,14 @@ impl SharedMemory {
         Ok(rb_self)
     }
 
-    fn get_array<K: Kind>(
-        ruby: &Ruby,
-        rb_self: &Self,
-        offset: Value,
-        n: Value,
-    ) -> Result<RArray, Error> {
+    fn get_array<K: Kind>(ruby: &Ruby, rb_self: &Self, offset: Value, n: Value) -> Result<RArray, Error> {
         rb_self.region.ptr(ruby)?;
         let (offset, n) = (int_arg(ruby, offset)?, int_arg(ruby, n)?);
         let at = rb_self.at(ruby, offset, n.saturating_mul(K::SIZE as i128))?;
         rb_self.load_all::<K>(ruby, at, n as usize)
     }
 
-    fn put_array<K: Kind>(
-        ruby: &Ruby,
-        rb_self: Obj<Self>,
-        offset: Value,
-        ary: RArray,
-    ) -> Result<Obj<Self>, Error> {
+    fn put_array<K: Kind>(ruby: &Ruby, rb_self: Obj<Self>, offset: Value, ary: RArray) -> Result<Obj<Self>, Error> {
         let at = rb_self.at_arg(ruby, offset, 0)?;
         rb_self.store_all::<K>(ruby, at, ary)?;
         Ok(rb_self)
@@ -568,11 +488,7 @@ impl SharedMemory {
         rb_self.load_all::<K>(ruby, 0, n as usize)
     }
 
-    fn write_array<K: Kind>(
-        ruby: &Ruby,
-        rb_self: Obj<Self>,
-        ary: RArray,
-    ) -> Result<Obj<Self>, Error> {
+    fn write_array<K: Kind>(ruby: &Ruby, rb_self: Obj<Self>, ary: RArray) -> Result<Obj<Self>, Error> {
         rb_self.store_all::<K>(ruby, 0, ary)?;
         Ok(rb_self)
     }
@@ -582,8 +498,7 @@ impl SharedMemory {
     /// `len` bytes at `offset` as a binary (ASCII-8BIT) String.
     fn bytes_at(&self, ruby: &Ruby, offset: i128, len: i128) -> Result<RString, Error> {
         let at = self.at(ruby, offset, len)?;
-        self.region
-            .with_bytes(ruby, at, len as usize, |b| ruby.str_from_slice(b))
+        self.region.with_bytes(ruby, at, len as usize, |b| ruby.str_from_slice(b))
     }
 
     /// The bytes at `offset` up to the first NUL, within `len` bytes (default: to the end).
@@ -618,9 +533,7 @@ impl SharedMemory {
         }
         let length = length.unwrap_or(str_len - index);
         if length < 0 || length > str_len - index {
-            let msg = format!(
-                "index {index} + length {length} is out of range for a String of {str_len} bytes"
-            );
+            let msg = format!("index {index} + length {length} is out of range for a String of {str_len} bytes");
             return Err(Error::new(ruby.exception_range_error(), msg));
         }
         let at = self.at(ruby, offset, length)?;
@@ -654,13 +567,7 @@ impl SharedMemory {
     fn put_bytes(ruby: &Ruby, rb_self: Obj<Self>, argv: &[Value]) -> Result<Obj<Self>, Error> {
         args::arity(ruby, argv, 2, 4)?;
         rb_self.region.ptr(ruby)?;
-        rb_self.put_bytes_at(
-            ruby,
-            int_arg(ruby, argv[0])?,
-            argv[1],
-            argv.get(2),
-            argv.get(3),
-        )?;
+        rb_self.put_bytes_at(ruby, int_arg(ruby, argv[0])?, argv[1], argv.get(2), argv.get(3))?;
         Ok(rb_self)
     }
 
@@ -673,11 +580,7 @@ impl SharedMemory {
     fn get_string(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<RString, Error> {
         args::arity(ruby, argv, 1, 2)?;
         rb_self.region.ptr(ruby)?;
-        rb_self.string_at(
-            ruby,
-            int_arg(ruby, argv[0])?,
-            opt_int_arg(ruby, argv.get(1))?,
-        )
+        rb_self.string_at(ruby, int_arg(ruby, argv[0])?, opt_int_arg(ruby, argv.get(1))?)
     }
 
     /// FFI's `read_string(len = nil)`: `len` bytes, or the bytes up to the first NUL.
@@ -690,12 +593,7 @@ impl SharedMemory {
         }
     }
 
-    fn put_string(
-        ruby: &Ruby,
-        rb_self: Obj<Self>,
-        offset: Value,
-        str: Value,
-    ) -> Result<Obj<Self>, Error> {
+    fn put_string(ruby: &Ruby, rb_self: Obj<Self>, offset: Value, str: Value) -> Result<Obj<Self>, Error> {
         rb_self.region.ptr(ruby)?;
         rb_self.put_string_at(ruby, int_arg(ruby, offset)?, str)?;
         Ok(rb_self)
@@ -718,12 +616,7 @@ impl SharedMemory {
 
     /// Write `OBJECT_MAGIC`, the payload's length and the payload at `offset`, or raise `IndexError` and
     /// write nothing if they do not all fit.
-    fn put_object_bytes(
-        ruby: &Ruby,
-        rb_self: Obj<Self>,
-        offset: Value,
-        payload: RString,
-    ) -> Result<Obj<Self>, Error> {
+    fn put_object_bytes(ruby: &Ruby, rb_self: Obj<Self>, offset: Value, payload: RString) -> Result<Obj<Self>, Error> {
         rb_self.region.ptr(ruby)?;
         let offset = int_arg(ruby, offset)?;
         let len = payload.len();
@@ -744,19 +637,13 @@ impl SharedMemory {
         header[4..].copy_from_slice(&len32.to_le_bytes());
         rb_self.region.write(ruby, at, &header)?;
         // SAFETY: used only by `write` (no Ruby code runs), so `payload` cannot change meanwhile.
-        rb_self
-            .region
-            .write(ruby, at + OBJECT_HEADER, unsafe { payload.as_slice() })?;
+        rb_self.region.write(ruby, at + OBJECT_HEADER, unsafe { payload.as_slice() })?;
         Ok(rb_self)
     }
 
     /// The payload stored by `put_object_bytes` at `offset`, or nil if no header is there. A header whose
     /// length runs past the end of the segment raises `ArgumentError`.
-    fn get_object_bytes(
-        ruby: &Ruby,
-        rb_self: &Self,
-        offset: Value,
-    ) -> Result<Option<RString>, Error> {
+    fn get_object_bytes(ruby: &Ruby, rb_self: &Self, offset: Value) -> Result<Option<RString>, Error> {
         rb_self.region.ptr(ruby)?;
         let at = rb_self.at(ruby, int_arg(ruby, offset)?, 0)?;
         let room = rb_self.region.len() - at;
@@ -770,17 +657,11 @@ impl SharedMemory {
         }
         let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
         if len > room - OBJECT_HEADER {
-            let msg = format!(
-                "object header at offset {at} claims {len} bytes, but only {} follow it",
-                room - OBJECT_HEADER
-            );
+            let msg =
+                format!("object header at offset {at} claims {len} bytes, but only {} follow it", room - OBJECT_HEADER);
             return Err(errors::arg(ruby, msg));
         }
-        rb_self
-            .region
-            .with_bytes(ruby, at + OBJECT_HEADER, len, |b| {
-                Some(ruby.str_from_slice(b))
-            })
+        rb_self.region.with_bytes(ruby, at + OBJECT_HEADER, len, |b| Some(ruby.str_from_slice(b)))
     }
 
     // Readers and lifecycle.
@@ -814,11 +695,7 @@ impl SharedMemory {
     }
 
     fn inspect(rb_self: Obj<Self>) -> String {
-        let closed = if rb_self.region.is_closed() {
-            " (closed)"
-        } else {
-            ""
-        };
+        let closed = if rb_self.region.is_closed() { " (closed)" } else { "" };
         format!(
             "#<{} type=:{} count={} size={}{closed}>",
             rb_self.class().inspect(),
@@ -924,14 +801,8 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("read_string", method!(SharedMemory::read_string, -1))?;
     c.define_method("write_string", method!(SharedMemory::write_string, -1))?;
     c.define_method("clear", method!(SharedMemory::clear, 0))?;
-    c.define_private_method(
-        "_put_object_bytes",
-        method!(SharedMemory::put_object_bytes, 2),
-    )?;
-    c.define_private_method(
-        "_get_object_bytes",
-        method!(SharedMemory::get_object_bytes, 1),
-    )?;
+    c.define_private_method("_put_object_bytes", method!(SharedMemory::put_object_bytes, 2))?;
+    c.define_private_method("_get_object_bytes", method!(SharedMemory::get_object_bytes, 1))?;
     c.define_method("size", method!(SharedMemory::size, 0))?;
     c.define_method("type", method!(SharedMemory::type_name, 0))?;
     c.define_method("type_size", method!(SharedMemory::type_size, 0))?;

@@ -50,11 +50,7 @@ pub struct RawCondvar {
 impl RawCondvar {
     /// A condition variable nobody waits on (all zero bytes).
     pub const fn new() -> RawCondvar {
-        RawCondvar {
-            seq: AtomicU32::new(0),
-            _reserved: 0,
-            counts: AtomicU64::new(0),
-        }
+        RawCondvar { seq: AtomicU32::new(0), _reserved: 0, counts: AtomicU64::new(0) }
     }
 
     /// Register as a waiter and take a ticket. Call while holding the associated mutex, *before* unlocking
@@ -71,12 +67,7 @@ impl RawCondvar {
     /// `interruptible`) a signal handler runs. `Done` and `TimedOut` unregister the waiter; after
     /// `Interrupted` or `Failed` call it again with the same ticket, or [`RawCondvar::abandon_wait`].
     #[cold]
-    pub fn wait_slow(
-        &self,
-        ticket: u32,
-        deadline: Option<Deadline>,
-        interruptible: bool,
-    ) -> Wait<()> {
+    pub fn wait_slow(&self, ticket: u32, deadline: Option<Deadline>, interruptible: bool) -> Wait<()> {
         loop {
             // Relaxed: the mutex re-acquisition after the wait provides the ordering the caller relies on.
             let s = self.seq.load(Ordering::Relaxed);
@@ -126,12 +117,7 @@ impl RawCondvar {
             let w = waiters(c).saturating_sub(1);
             let p = pending(c).min(w);
             // Relaxed: bookkeeping only; the wake below is what matters to others.
-            match self.counts.compare_exchange_weak(
-                c,
-                (p << 32) | w,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.counts.compare_exchange_weak(c, (p << 32) | w, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => {
                     if p > 0 {
                         futex_wake(&self.seq, 1);
@@ -165,12 +151,7 @@ impl RawCondvar {
             }
             let p = if all { w } else { p + 1 };
             // SeqCst: ordered with `begin_wait` (see there); Release half publishes our writes to the waker.
-            match self.counts.compare_exchange_weak(
-                c,
-                (p << 32) | w,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
+            match self.counts.compare_exchange_weak(c, (p << 32) | w, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(cur) => c = cur,
             }

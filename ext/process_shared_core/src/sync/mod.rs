@@ -13,7 +13,7 @@ mod semaphore;
 
 pub use condvar::RawCondvar;
 pub use monitor::{MonitorError, RawMonitor};
-pub use mutex::{MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
+pub use mutex::{Acquired, MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
 pub use semaphore::{PostError, RawSemaphore};
 
 use std::time::Duration;
@@ -34,6 +34,8 @@ pub struct Owner {
     pub pid: u32,
     /// Thread token, unique among the live threads of `pid`; must be non-zero.
     pub thread: u64,
+    /// The process's start time ([`crate::sys::process::current_start_time`]), to survive pid reuse.
+    pub start: u64,
 }
 
 /// The outcome of one call to a blocking slow path.

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{MutexError, Owner, RawMutex, Wait};
+use super::{Acquired, MutexError, Owner, RawMutex, Wait};
 use crate::sys::Deadline;
 
 /// Misuse of a monitor.
@@ -28,11 +28,7 @@ pub struct RawMonitor {
 impl RawMonitor {
     /// A free monitor (all zero bytes).
     pub const fn new() -> RawMonitor {
-        RawMonitor {
-            mutex: RawMutex::new(),
-            count: AtomicU32::new(0),
-            _reserved: 0,
-        }
+        RawMonitor { mutex: RawMutex::new(), count: AtomicU32::new(0), _reserved: 0 }
     }
 
     /// Enter without sleeping: true if `me` now holds it (again, if it already did).
@@ -52,19 +48,23 @@ impl RawMonitor {
         Ok(false)
     }
 
-    /// Sleep until entered (call after [`RawMonitor::try_enter`] returned false).
+    /// Sleep until entered (call after [`RawMonitor::try_enter`] returned false). Taking it over from a
+    /// dead owner resets the count to 1.
     #[cold]
-    pub fn enter_slow(
-        &self,
-        me: Owner,
-        deadline: Option<Deadline>,
-        interruptible: bool,
-    ) -> Wait<()> {
+    pub fn enter_slow(&self, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<Acquired> {
         let out = self.mutex.lock_slow(me, deadline, interruptible);
-        if out == Wait::Done(()) {
+        if let Wait::Done(_) = out {
             self.count.store(1, Ordering::Relaxed);
         }
         out
+    }
+
+    /// After `try_enter` returned false: take the monitor over if its owner process died (count 1).
+    #[cold]
+    pub fn try_recover(&self, me: Owner) -> Option<u32> {
+        let pid = self.mutex.try_recover(me)?;
+        self.count.store(1, Ordering::Relaxed);
+        Some(pid)
     }
 
     /// Leave once; the lock is released when the count reaches zero.

@@ -1,12 +1,13 @@
 //! A process-shared mutex whose lock word names the owning process.
 //!
-//! Layout (`#[repr(C)]`, 16 bytes, valid when zeroed):
+//! Layout (`#[repr(C)]`, 24 bytes, valid when zeroed):
 //!
 //! | field          | written by            | meaning                                             |
 //! |----------------|-----------------------|-----------------------------------------------------|
 //! | `state: u32`   | everyone (CAS/swap)   | the lock word, see the state table below            |
-//! | `_reserved`    | nobody                | keeps `owner_thread` 8-aligned; room for a generation |
+//! | `_reserved`    | nobody                | keeps `owner_thread` 8-aligned                      |
 //! | `owner_thread` | the owner only        | owner's thread token, 0 whenever nobody owns it yet |
+//! | `owner_start`  | the owner only        | owner process's start time, 0 whenever unknown      |
 //!
 //! States of `state` (the robust-futex word format: the owner's id in the low 30 bits):
 //!
@@ -15,16 +16,24 @@
 //! | `0`                   | unlocked                                                        |
 //! | `pid`                 | locked by a thread of process `pid`; nobody is asleep on it      |
 //! | `pid \| WAITERS`      | locked; someone may be asleep on it, so `unlock` must wake one   |
-//! | `... \| OWNER_DIED`   | reserved for owner-death recovery                               |
+//! | `... \| OWNER_DIED`   | reserved                                                        |
 //!
 //! The owner's pid is in the word itself, set by the same CAS that takes the lock, so a holder that dies at
 //! any instant (even between the CAS and writing `owner_thread`) is identifiable from the word alone.
-//! `owner_thread` tells threads of the owning process apart; it is cleared before the word is released, so
-//! a thread never mistakes a stale token for its own ownership.
+//! `owner_thread` tells threads of the owning process apart; `owner_start` tells the owning process from a
+//! later one that reuses its pid. Both are cleared before the word is released, so a thread never mistakes
+//! a stale token for its own ownership.
+//!
+//! Owner death: a sleeping waiter wakes at least every [`SLICE`](super::SLICE) and, once a slice has passed
+//! without the lock changing hands, checks `/proc` for the owning process ([`process_is_dead`]: gone, a
+//! zombie, or its pid reused). If it is dead the waiter takes the lock over with one CAS from the very
+//! word it inspected (so exactly one waiter wins) and reports [`Acquired::OwnerDied`]. A waiter never
+//! decides this about its own process; the caller checks its own threads.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{sleep_step, Owner, Wait, SPIN};
+use super::{sleep_step, Owner, Wait, SLICE, SPIN};
+use crate::sys::process::process_is_dead;
 use crate::sys::{futex_wake, Deadline};
 
 /// Low bits of `state`: the owner's pid (Linux pids are below 2^22).
@@ -33,6 +42,15 @@ pub const PID_MASK: u32 = (1 << 30) - 1;
 pub const OWNER_DIED: u32 = 1 << 30;
 /// Set when a thread may be asleep on `state`: the unlocker must wake one.
 pub const WAITERS: u32 = 1 << 31;
+
+/// How a lock was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// From an unlocked state: the protected data is as the last owner left it.
+    Clean,
+    /// Taken over from this owner pid, which died holding it: the data may be half-updated.
+    OwnerDied(u32),
+}
 
 /// Misuse of a mutex by a thread that does not hold it, or holds it already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +68,7 @@ pub struct RawMutex {
     state: AtomicU32,
     _reserved: u32,
     owner_thread: AtomicU64,
+    owner_start: AtomicU64,
 }
 
 impl RawMutex {
@@ -59,6 +78,7 @@ impl RawMutex {
             state: AtomicU32::new(0),
             _reserved: 0,
             owner_thread: AtomicU64::new(0),
+            owner_start: AtomicU64::new(0),
         }
     }
 
@@ -67,11 +87,7 @@ impl RawMutex {
     pub fn try_lock(&self, me: Owner) -> bool {
         debug_assert!(me.pid != 0 && me.pid & !PID_MASK == 0);
         // Acquire: pairs with the Release in `unlock`, so the previous holder's writes are visible to us.
-        if self
-            .state
-            .compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if self.state.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             self.set_owner(me);
             true
         } else {
@@ -82,37 +98,34 @@ impl RawMutex {
     /// Block until the lock is taken, `deadline` passes, or (if `interruptible`) a signal arrives.
     ///
     /// Call after [`RawMutex::try_lock`] failed and after checking that `me` does not already hold it (that
-    /// would wait forever). Spins briefly, then sleeps on the word with `WAITERS` set. On any outcome but
-    /// `Done` nothing was changed except possibly a `WAITERS` bit, which only costs the holder one wake.
+    /// would wait forever). Spins briefly, then sleeps on the word with `WAITERS` set, checking every
+    /// [`SLICE`] whether the owning process died. On any outcome but `Done` nothing was changed except
+    /// possibly a `WAITERS` bit, which only costs the holder one wake.
     #[cold]
-    pub fn lock_slow(
-        &self,
-        me: Owner,
-        deadline: Option<Deadline>,
-        interruptible: bool,
-    ) -> Wait<()> {
+    pub fn lock_slow(&self, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<Acquired> {
         for _ in 0..SPIN {
             // Relaxed: only a hint; the CAS below is what synchronises.
             if self.state.load(Ordering::Relaxed) == 0 && self.try_lock(me) {
-                return Wait::Done(());
+                return Wait::Done(Acquired::Clean);
             }
             std::hint::spin_loop();
         }
+        let mut check_at = Deadline::after(SLICE);
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s == 0 {
                 // We cannot know whether others sleep, so take it as contended (like std's state 2): our
                 // unlock then wakes the next sleeper instead of stranding it.
-                // Acquire: pairs with the Release in `unlock`.
-                if self
-                    .state
-                    .compare_exchange(0, me.pid | WAITERS, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    self.set_owner(me);
-                    return Wait::Done(());
+                if self.cas_take(0, me) {
+                    return Wait::Done(Acquired::Clean);
                 }
                 continue;
+            }
+            if check_at.expired() {
+                check_at = Deadline::after(SLICE);
+                if let Some(pid) = self.recover_from(s, me) {
+                    return Wait::Done(Acquired::OwnerDied(pid));
+                }
             }
             if s & WAITERS == 0
                 // Relaxed: the futex syscall re-reads the word; setting the bit only has to be atomic.
@@ -126,14 +139,58 @@ impl RawMutex {
         }
     }
 
+    /// After `try_lock` failed: if the lock's owner is another process that has died, take the lock over
+    /// and return the dead pid. Never sleeps (reads `/proc`).
+    #[cold]
+    pub fn try_recover(&self, me: Owner) -> Option<u32> {
+        let s = self.state.load(Ordering::Relaxed);
+        if s == 0 {
+            return None;
+        }
+        self.recover_from(s, me)
+    }
+
+    /// If the owner named by the observed word `s` is another process and is dead, replace exactly that
+    /// word with ours (one CAS, so one taker) and return the dead pid.
+    fn recover_from(&self, s: u32, me: Owner) -> Option<u32> {
+        let pid = s & PID_MASK;
+        if pid == 0 || pid == me.pid {
+            return None;
+        }
+        // Relaxed: a stale start (0, or a later owner's) only makes the CAS below fail or the check
+        // conservative; the CAS on the word is what decides.
+        let start = self.owner_start.load(Ordering::Relaxed);
+        if !process_is_dead(pid, start) {
+            return None;
+        }
+        if self.cas_take(s, me) {
+            Some(pid)
+        } else {
+            None
+        }
+    }
+
+    /// CAS the word from `from` to ours (with `WAITERS`) and record ownership.
+    #[inline]
+    fn cas_take(&self, from: u32, me: Owner) -> bool {
+        // Acquire: pairs with the Release in `unlock` (or the dead owner's last writes, as far as they went).
+        if self.state.compare_exchange(from, me.pid | WAITERS, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            self.set_owner(me);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Release the lock held by `me`, waking one sleeper if there may be any.
     #[inline]
     pub fn unlock(&self, me: Owner) -> Result<(), MutexError> {
         if !self.is_owned_by(me) {
             return Err(MutexError::NotOwner);
         }
-        // Relaxed: ordered before the release below, which publishes it with the rest of our writes.
+        // Relaxed: ordered before the release below, which publishes them with the rest of our writes.
         self.owner_thread.store(0, Ordering::Relaxed);
+        self.owner_start.store(0, Ordering::Relaxed);
         // Release: publishes the critical section to the next acquirer (its Acquire CAS).
         let old = self.state.swap(0, Ordering::Release);
         if old & WAITERS != 0 {
@@ -152,6 +209,7 @@ impl RawMutex {
         // Relaxed: read back by `me` itself (program order) or by threads of our process that, by coherence,
         // can only see 0 (cleared before release) or this token, never their own stale one.
         self.owner_thread.store(me.thread, Ordering::Relaxed);
+        self.owner_start.store(me.start, Ordering::Relaxed);
     }
 
     /// Whether any thread of any process holds the lock.
@@ -183,12 +241,15 @@ impl RawMutex {
     }
 
     /// Take the lock, retrying through signals: for Rust callers without an interrupt mechanism.
-    pub fn lock(&self, me: Owner, deadline: Option<Deadline>) -> Result<Wait<()>, MutexError> {
+    pub fn lock(&self, me: Owner, deadline: Option<Deadline>) -> Result<Wait<Acquired>, MutexError> {
         if self.is_owned_by(me) {
             return Err(MutexError::AlreadyOwned);
         }
         if self.try_lock(me) {
-            return Ok(Wait::Done(()));
+            return Ok(Wait::Done(Acquired::Clean));
+        }
+        if let Some(pid) = self.try_recover(me) {
+            return Ok(Wait::Done(Acquired::OwnerDied(pid)));
         }
         Ok(self.lock_slow(me, deadline, false))
     }

@@ -42,11 +42,7 @@ impl RawSemaphore {
 
     /// Initialise in place (the memory is shared and zeroed; nobody else can see it yet).
     pub fn init(&self, value: u32, max: u32) {
-        let max = if max == 0 {
-            Self::VALUE_MAX
-        } else {
-            max.min(Self::VALUE_MAX)
-        };
+        let max = if max == 0 { Self::VALUE_MAX } else { max.min(Self::VALUE_MAX) };
         // Relaxed: the object is published to other processes only by fork or by a later release.
         self.max.store(max, Ordering::Relaxed);
         self.value.store(value.min(max), Ordering::Relaxed);
@@ -78,10 +74,7 @@ impl RawSemaphore {
         while v > 0 {
             // Acquire: pairs with the Release half of post's SeqCst CAS (what was done before a post is
             // visible after the matching wait).
-            match self
-                .value
-                .compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.value.compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(cur) => v = cur,
             }
@@ -127,10 +120,7 @@ impl RawSemaphore {
                 return Err(PostError::AtMax(max));
             }
             // SeqCst: releases our writes to the taker and is the first half of the Dekker pair.
-            match self
-                .value
-                .compare_exchange_weak(v, v + 1, Ordering::SeqCst, Ordering::Relaxed)
-            {
+            match self.value.compare_exchange_weak(v, v + 1, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(cur) => v = cur,
             }

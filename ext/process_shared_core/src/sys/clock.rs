@@ -24,19 +24,13 @@ impl Deadline {
     /// zero, which makes every deadline look expired rather than infinite (a safe failure).
     #[inline]
     pub fn now() -> Deadline {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC is always supported on Linux.
         let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         if rc != 0 {
             return Deadline { sec: 0, nsec: 0 };
         }
-        Deadline {
-            sec: ts.tv_sec,
-            nsec: ts.tv_nsec,
-        }
+        Deadline { sec: ts.tv_sec, nsec: ts.tv_nsec }
     }
 
     /// The deadline `timeout` from now (clamped to [`Deadline::MAX_TIMEOUT`]).
@@ -87,10 +81,7 @@ impl Deadline {
     }
 
     pub(crate) fn as_timespec(&self) -> libc::timespec {
-        libc::timespec {
-            tv_sec: self.sec,
-            tv_nsec: self.nsec,
-        }
+        libc::timespec { tv_sec: self.sec, tv_nsec: self.nsec }
     }
 }
 
@@ -100,11 +91,7 @@ mod tests {
 
     #[test]
     fn add_carries_nanoseconds() {
-        let d = Deadline {
-            sec: 1,
-            nsec: 999_999_999,
-        }
-        .plus(Duration::from_nanos(2));
+        let d = Deadline { sec: 1, nsec: 999_999_999 }.plus(Duration::from_nanos(2));
         assert_eq!(d, Deadline { sec: 2, nsec: 1 });
     }
 

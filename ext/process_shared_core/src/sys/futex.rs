@@ -31,9 +31,7 @@ pub enum FutexWait {
 #[inline]
 pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> FutexWait {
     let ts = deadline.map(|d| d.as_timespec());
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `word` is a valid, aligned u32 for the duration of the call; `ts_ptr` is null or points to a
     // timespec on our stack that outlives the call. FUTEX_WAIT_BITSET without FUTEX_CLOCK_REALTIME takes an
     // absolute CLOCK_MONOTONIC timeout; the unused uaddr2 argument is null.
@@ -89,10 +87,7 @@ mod tests {
     fn deadline_expires() {
         let w = AtomicU32::new(0);
         let t = std::time::Instant::now();
-        assert_eq!(
-            futex_wait(&w, 0, Some(Deadline::after(Duration::from_millis(20)))),
-            FutexWait::TimedOut
-        );
+        assert_eq!(futex_wait(&w, 0, Some(Deadline::after(Duration::from_millis(20)))), FutexWait::TimedOut);
         assert!(t.elapsed() >= Duration::from_millis(19));
     }
 

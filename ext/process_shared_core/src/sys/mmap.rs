@@ -45,8 +45,7 @@ impl SharedMapping {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let ptr = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         Ok(SharedMapping { ptr, len: rounded })
     }
 
@@ -105,10 +104,7 @@ mod tests {
 
     #[test]
     fn zero_and_huge_lengths_fail_cleanly() {
-        assert_eq!(
-            SharedMapping::anonymous(0).unwrap_err().raw_os_error(),
-            Some(libc::EINVAL)
-        );
+        assert_eq!(SharedMapping::anonymous(0).unwrap_err().raw_os_error(), Some(libc::EINVAL));
         assert!(SharedMapping::anonymous(usize::MAX).is_err());
         assert!(SharedMapping::anonymous(1 << 60).is_err());
     }

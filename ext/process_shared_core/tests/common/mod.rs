@@ -15,10 +15,7 @@ pub struct SharedBox<T> {
 
 impl<T> SharedBox<T> {
     pub fn new() -> Self {
-        SharedBox {
-            map: SharedMapping::anonymous(std::mem::size_of::<T>()).unwrap(),
-            _t: std::marker::PhantomData,
-        }
+        SharedBox { map: SharedMapping::anonymous(std::mem::size_of::<T>()).unwrap(), _t: std::marker::PhantomData }
     }
 }
 
@@ -33,10 +30,8 @@ impl<T> std::ops::Deref for SharedBox<T> {
 
 /// The calling process's owner token (thread 1: these tests use one thread per process unless noted).
 pub fn me() -> Owner {
-    Owner {
-        pid: std::process::id(),
-        thread: 1,
-    }
+    use process_shared_core::sys::process::{current_pid, current_start_time};
+    Owner { pid: current_pid(), thread: 1, start: current_start_time() }
 }
 
 /// Fork a child that runs `f` and exits 0, or 1 if it panicked. Never returns in the child.
@@ -61,10 +56,7 @@ pub fn wait_child(pid: libc::pid_t, limit: Duration) -> i32 {
         // SAFETY: waitpid on our own child with a valid status pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if r == pid {
-            assert!(
-                libc::WIFEXITED(status),
-                "child {pid} died: status {status:#x}"
-            );
+            assert!(libc::WIFEXITED(status), "child {pid} died: status {status:#x}");
             return libc::WEXITSTATUS(status);
         }
         if start.elapsed() > limit {

@@ -1,0 +1,172 @@
+# frozen_string_literal: true
+
+# A holder SIGKILLed inside its critical section must cost the survivors at most ~1 s and one
+# OwnerDeadError. The holder here is a grandchild (its parent exits at once), so we get no SIGCHLD and
+# cannot reap it: detection must not depend on being the holder's parent.
+RSpec.describe "owner death" do
+  # Starts a grandchild that runs the block (which takes a lock), reports its pid, and then hangs in its
+  # critical section until killed. Returns the grandchild's pid.
+  def doomed_holder(&block)
+    r, w = IO.pipe
+    middle = fork_child do
+      fork_child do
+        r.close
+        block.call
+        w.write([Process.pid].pack("L"))
+        w.close
+        sleep
+      end
+    end
+    w.close
+    wait_child(middle)
+    raise "holder did not start" unless r.wait_readable(10)
+
+    pid = r.read(4).unpack1("L")
+    r.close
+    @doomed = pid
+    pid
+  end
+
+  def kill(pid)
+    Process.kill(:KILL, pid)
+  end
+
+  def now
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+
+  after do
+    Process.kill(:KILL, @doomed) if @doomed
+  rescue Errno::ESRCH
+    nil
+  end
+
+  describe ProcessShared::Mutex do
+    let!(:mutex) { described_class.new }
+
+    it "#lock raises OwnerDeadError holding the lock, naming the dead pid, within 1 s" do
+      pid = doomed_holder { mutex.lock }
+      kill(pid)
+      t = now
+      expect { mutex.lock }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(pid) }
+      expect(now - t).to be < 1.0
+      expect(mutex).to be_owned
+      mutex.unlock
+      expect(mutex.synchronize { :normal }).to eq(:normal)
+    end
+
+    it "a thread already waiting gets it" do
+      pid = doomed_holder { mutex.lock }
+      waiter = Thread.new do
+        mutex.lock
+        :clean
+      rescue ProcessShared::OwnerDeadError => e
+        [e.pid, mutex.owned?]
+      end
+      sleep 0.01 until waiter.status == "sleep"
+      kill(pid)
+      t = now
+      expect(waiter.value).to eq([pid, true])
+      expect(now - t).to be < 1.0
+    end
+
+    it "#try_lock raises it at once; #synchronize unlocks before re-raising" do
+      pid = doomed_holder { mutex.lock }
+      kill(pid)
+      sleep 0.01 while File.exist?("/proc/#{pid}") && !File.read("/proc/#{pid}/stat").split[2].match?(/[ZX]/)
+      expect { mutex.try_lock }.to raise_error(ProcessShared::OwnerDeadError)
+      expect(mutex).to be_owned
+      mutex.unlock
+      pid2 = doomed_holder { mutex.lock }
+      kill(pid2)
+      ran = false
+      expect { mutex.synchronize { ran = true } }.to raise_error(ProcessShared::OwnerDeadError) { |e|
+                                                       expect(e.pid).to eq(pid2)
+                                                     }
+      expect(ran).to be(false)
+      expect(mutex).not_to be_locked
+    end
+
+    it "only one of several survivors gets the error" do
+      pid = doomed_holder { mutex.lock }
+      results = ProcessShared::SharedArray.new(:int, 3)
+      ready = ProcessShared::Semaphore.new(0)
+      kids = Array.new(3) do |i|
+        fork_child do
+          ready.post
+          begin
+            mutex.synchronize { results[i] = 1 }
+          rescue ProcessShared::OwnerDeadError
+            results[i] = 2
+          end
+        end
+      end
+      3.times { ready.wait }
+      kill(pid)
+      wait_children(kids)
+      expect(results.to_a.sort).to eq([1, 1, 2])
+    end
+
+    it "a ConditionVariable waiter relocks and gets OwnerDeadError" do
+      cond = ProcessShared::ConditionVariable.new
+      waiter = Thread.new do
+        mutex.lock
+        cond.wait(mutex)
+        :clean
+      rescue ProcessShared::OwnerDeadError => e
+        [e.pid, mutex.owned?]
+      end
+      sleep 0.01 until waiter.status == "sleep" && !mutex.locked?
+      holder = doomed_holder do
+        mutex.lock
+        cond.signal
+      end
+      kill(holder)
+      t = now
+      expect(waiter.value).to eq([holder, true])
+      expect(now - t).to be < 1.0
+      mutex.unlock if mutex.owned?
+    end
+  end
+
+  describe ProcessShared::Monitor do
+    let!(:mon) { described_class.new }
+
+    it "#enter raises OwnerDeadError holding it once; synchronize exits before re-raising" do
+      pid = doomed_holder do
+        mon.enter
+        mon.enter
+      end
+      kill(pid)
+      t = now
+      expect { mon.enter }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(pid) }
+      expect(now - t).to be < 1.0
+      expect(mon.mon_owned?).to be(true)
+      expect(mon.mon_count).to eq(1)
+      mon.exit
+      expect(mon.mon_locked?).to be(false)
+      pid2 = doomed_holder { mon.enter }
+      kill(pid2)
+      expect { mon.synchronize { nil } }.to raise_error(ProcessShared::OwnerDeadError)
+      expect(mon.mon_locked?).to be(false)
+      expect(mon.synchronize { :normal }).to eq(:normal)
+    end
+
+    it "a MonitorMixin condition waiter gets OwnerDeadError holding the monitor" do
+      cond = mon.new_cond
+      waiter = Thread.new do
+        mon.synchronize { cond.wait }
+        :clean
+      rescue ProcessShared::OwnerDeadError => e
+        [e.pid, mon.mon_locked?]
+      end
+      sleep 0.01 until waiter.status == "sleep" && !mon.mon_locked?
+      pid = doomed_holder do
+        mon.enter
+        cond.signal
+      end
+      kill(pid)
+      expect(waiter.value).to eq([pid, false]) # synchronize exited on the way out
+    end
+  end
+end
