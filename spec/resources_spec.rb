@@ -99,6 +99,22 @@ RSpec.describe "resources and fork" do
     expect($?.exitstatus).to eq(0)
   end
 
+  it "hooks Process.daemon too: the daemon owns what it locks" do
+    mutex = ProcessShared::Mutex.new
+    r, w = IO.pipe
+    pid = fork_child do
+      r.close
+      Process.daemon(true, true)
+      mutex.lock
+      w.write(mutex.owner_pid == Process.pid && mutex.owned? ? "ok" : "wrong")
+      mutex.unlock
+      w.close
+    end
+    w.close
+    wait_child(pid)
+    expect(r.read).to eq("ok")
+  end
+
   it "stays correct when objects are created and dropped under GC.stress" do
     GC.stress = true
     begin
