@@ -129,6 +129,89 @@ RSpec.describe "owner death" do
     end
   end
 
+  describe "a Ruby thread that ends holding a lock in a live process" do
+    it "Mutex: the next acquirer in this process gets OwnerDeadError at once" do
+      mutex = ProcessShared::Mutex.new
+      Thread.new { mutex.lock }.join
+      expect(mutex).to be_locked
+      t = now
+      expect { mutex.lock }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(Process.pid) }
+      expect(now - t).to be < 1.0
+      expect(mutex).to be_owned
+      mutex.unlock
+      expect(mutex.try_lock).to be(true)
+    end
+
+    it "a new thread (on the native thread Ruby recycles) does not inherit the ended thread's ownership" do
+      mutex = ProcessShared::Mutex.new
+      10.times do
+        Thread.new { mutex.lock }.join
+        expect(Thread.new { mutex.owned? }.value).to be(false)
+        expect do
+          Thread.new do
+            Thread.current.report_on_exception = false
+            mutex.unlock
+          end.join
+        end
+          .to raise_error(ProcessShared::ProcessError)
+        expect { mutex.lock }.to raise_error(ProcessShared::OwnerDeadError)
+        mutex.unlock
+      end
+    end
+
+    it "Mutex: a waiter in another process gets OwnerDeadError" do
+      mutex = ProcessShared::Mutex.new
+      go = handshake
+      holder = Thread.new do
+        mutex.lock
+        go.wait
+      end
+      sleep 0.01 until mutex.locked?
+      r, w = IO.pipe
+      pid = fork_child do
+        r.close
+        begin
+          mutex.lock
+          w.write("clean")
+        rescue ProcessShared::OwnerDeadError => e
+          w.write("dead #{e.pid} #{mutex.owned?}")
+        end
+      end
+      w.close
+      sleep 0.1 # the child is asleep on the lock
+      go.signal
+      holder.join # the thread ends holding the lock
+      expect(r.read).to eq("dead #{Process.pid} true")
+      wait_child(pid)
+    end
+
+    it "Monitor: entered twice by a thread that ends" do
+      mon = ProcessShared::Monitor.new
+      Thread.new do
+        mon.enter
+        mon.enter
+      end.join
+      expect { mon.try_enter }.to raise_error(ProcessShared::OwnerDeadError)
+      expect(mon.mon_count).to eq(1)
+      mon.exit
+      expect(mon.mon_locked?).to be(false)
+    end
+
+    it "a thread that unlocked before ending leaves nothing behind" do
+      mutex = ProcessShared::Mutex.new
+      mon = ProcessShared::Monitor.new
+      Thread.new do
+        mutex.lock
+        mutex.unlock
+        mon.enter
+        mon.exit
+        mutex.synchronize { nil }
+      end.join
+      expect(mutex.try_lock).to be(true)
+      expect(mon.try_enter).to be(true)
+    end
+  end
+
   describe ProcessShared::Monitor do
     let!(:mon) { described_class.new }
 

@@ -442,3 +442,29 @@ fn try_recover_takes_over_from_a_dead_process_only() {
     assert_eq!(m.try_recover(me()), None); // our own lock: never "recovered"
     m.unlock(me()).unwrap();
 }
+
+/// The owning process marks a lock whose owning thread ended; any other acquirer takes it over at once.
+#[test]
+fn a_thread_that_ended_holding_the_lock_is_marked_by_its_process() {
+    let m: SharedBox<RawMutex> = SharedBox::new();
+    let ended = Owner { thread: 7, ..me() };
+    assert!(m.try_lock(ended));
+    assert!(!m.mark_owner_died(me())); // not the owner: nothing happens
+    assert!(m.mark_owner_died(ended));
+    assert!(m.is_locked());
+    assert!(!m.is_owned_by(ended));
+    let pid = fork_child(|| {
+        let t = Instant::now();
+        let out = m.lock(me(), Some(Deadline::after(Duration::from_secs(30)))).unwrap();
+        assert!(t.elapsed() < Duration::from_millis(100), "took {:?}", t.elapsed());
+        assert!(matches!(out, Wait::Done(Acquired::OwnerDied(p)) if p == std::os::unix::process::parent_id()));
+        m.unlock(me()).unwrap();
+    });
+    assert_eq!(wait_child(pid, LIMIT), 0);
+    assert!(!m.is_locked());
+    // The same process recovers too (another thread of it).
+    assert!(m.try_lock(ended));
+    assert!(m.mark_owner_died(ended));
+    assert_eq!(m.try_recover(me()), Some(me().pid));
+    m.unlock(me()).unwrap();
+}

@@ -6,8 +6,8 @@ use process_shared_core::sync::RawCondvar;
 use super::errors;
 use super::monitor::{release_wait_reenter, Monitor};
 use super::mutex::Mutex;
-use super::shared::{self, Primitive};
-use super::shared::{me, Shared};
+use super::shared::{self, Primitive, Shared};
+use super::threads::me;
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::ConditionVariable", free_immediately, size)]

@@ -5,8 +5,8 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{Acquired, MonitorError, RawMonitor};
 
 use super::errors;
-use super::shared::{self, Primitive};
-use super::shared::{me, Shared};
+use super::shared::{self, Primitive, Shared};
+use super::threads::{self, me};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Monitor", free_immediately, size)]
@@ -33,9 +33,12 @@ impl Monitor {
     fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<Acquired, Error> {
         let me = me();
         if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
+            entered(raw);
             return Ok(Acquired::Clean);
         }
-        Ok(nogvl::wait(ruby, || raw.enter_slow(me, None, true))?.unwrap_or(Acquired::Clean))
+        let acquired = nogvl::wait(ruby, || raw.enter_slow(me, None, true))?.unwrap_or(Acquired::Clean);
+        entered(raw);
+        Ok(acquired)
     }
 
     fn enter(ruby: &Ruby, rb_self: &Monitor) -> Result<(), Error> {
@@ -47,7 +50,7 @@ impl Monitor {
     }
 
     fn exit(ruby: &Ruby, rb_self: &Monitor) -> Result<(), Error> {
-        rb_self.sh.get(ruby)?.exit(me()).map_err(|e| monitor_error(ruby, e))
+        leave(ruby, rb_self.sh.get(ruby)?)
     }
 
     fn try_enter(ruby: &Ruby, rb_self: &Monitor, argv: &[Value]) -> Result<bool, Error> {
@@ -56,9 +59,11 @@ impl Monitor {
         let raw = rb_self.sh.pin(ruby)?;
         let me = me();
         if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
+            entered(&raw);
             return Ok(true);
         }
         if let Some(pid) = raw.try_recover(me) {
+            entered(&raw);
             return Err(errors::owner_dead(ruby, pid));
         }
         let acquired = match timeout {
@@ -68,6 +73,9 @@ impl Monitor {
             }
             _ => None,
         };
+        if acquired.is_some() {
+            entered(&raw);
+        }
         match acquired {
             None => Ok(false),
             Some(Acquired::Clean) => Ok(true),
@@ -81,11 +89,11 @@ impl Monitor {
         }
         let raw = rb_self.sh.pin(ruby)?;
         if let Acquired::OwnerDied(pid) = Self::acquire(ruby, &raw)? {
-            let _ = raw.exit(me());
+            let _ = leave(ruby, &raw);
             return Err(errors::owner_dead(ruby, pid));
         }
         let out = ruby.yield_values::<(), Value>(());
-        let exited = raw.exit(me()).map_err(|e| monitor_error(ruby, e));
+        let exited = leave(ruby, &raw);
         let v = out?;
         exited.map(|_| v)
     }
@@ -109,6 +117,23 @@ impl Monitor {
     }
 }
 
+/// After entering: the outermost entry is recorded for the thread-end hook.
+fn entered(raw: &RawMonitor) {
+    if raw.count() == 1 {
+        threads::hold(raw.mutex());
+    }
+}
+
+/// Exit once; the record goes when the monitor is released.
+fn leave(ruby: &Ruby, raw: &RawMonitor) -> Result<(), Error> {
+    let me = me();
+    raw.exit(me).map_err(|e| monitor_error(ruby, e))?;
+    if !raw.is_owned_by(me) {
+        threads::release(raw.mutex());
+    }
+    Ok(())
+}
+
 /// Wait on a condition with the monitor released completely, then re-enter with the same count.
 pub(crate) fn release_wait_reenter(
     ruby: &Ruby,
@@ -128,8 +153,18 @@ pub(crate) fn release_wait_reenter(
     }
 }
 
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        shared::leak_if_held(self);
+    }
+}
+
 impl Primitive for Monitor {
     type Raw = RawMonitor;
+
+    fn held_in_this_process(raw: &RawMonitor) -> bool {
+        raw.mutex().owner_pid() == Some(process_shared_core::sys::process::current_pid())
+    }
 
     fn shared(&self) -> &Shared<RawMonitor> {
         &self.sh

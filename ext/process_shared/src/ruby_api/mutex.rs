@@ -4,8 +4,8 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{Acquired, RawMutex};
 
 use super::errors;
-use super::shared::{self, Primitive};
-use super::shared::{me, Shared};
+use super::shared::{self, Primitive, Shared};
+use super::threads::{self, me};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Mutex", free_immediately, size)]
@@ -50,18 +50,19 @@ impl Mutex {
 
     fn lock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
         let raw = rb_self.sh.pin(ruby)?;
-        match Self::acquire(ruby, &raw)? {
+        let acquired = Self::acquire(ruby, &raw)?;
+        threads::hold(&raw);
+        match acquired {
             Acquired::Clean => Ok(rb_self),
             Acquired::OwnerDied(pid) => Err(errors::owner_dead(ruby, pid)),
         }
     }
 
     fn unlock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
-        rb_self
-            .sh
-            .get(ruby)?
-            .unlock(me())
+        let raw = rb_self.sh.get(ruby)?;
+        raw.unlock(me())
             .map_err(|_| errors::process(ruby, "attempt to unlock a mutex which is not locked by this thread"))?;
+        threads::release(raw);
         Ok(rb_self)
     }
 
@@ -73,9 +74,11 @@ impl Mutex {
         let raw = rb_self.sh.pin(ruby)?;
         let me = me();
         if raw.try_lock(me) {
+            threads::hold(&raw);
             return Ok(true);
         }
         if let Some(pid) = raw.try_recover(me) {
+            threads::hold(&raw);
             return Err(errors::owner_dead(ruby, pid));
         }
         let acquired = match timeout {
@@ -85,6 +88,9 @@ impl Mutex {
             }
             _ => None,
         };
+        if acquired.is_some() {
+            threads::hold(&raw);
+        }
         match acquired {
             None => Ok(false),
             Some(Acquired::Clean) => Ok(true),
@@ -120,8 +126,18 @@ impl Mutex {
     }
 }
 
+impl Drop for Mutex {
+    fn drop(&mut self) {
+        shared::leak_if_held(self);
+    }
+}
+
 impl Primitive for Mutex {
     type Raw = RawMutex;
+
+    fn held_in_this_process(raw: &RawMutex) -> bool {
+        raw.owner_pid() == Some(process_shared_core::sys::process::current_pid())
+    }
 
     fn shared(&self) -> &Shared<RawMutex> {
         &self.sh

@@ -4,8 +4,7 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{PostError, RawSemaphore};
 
 use super::errors;
-use super::shared::Shared;
-use super::shared::{self, Primitive};
+use super::shared::{self, Primitive, Shared};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Semaphore", free_immediately, size)]

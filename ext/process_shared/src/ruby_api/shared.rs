@@ -10,8 +10,6 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use magnus::{Error, Ruby};
-use process_shared_core::sync::Owner;
-use process_shared_core::sys::process::{current_pid, current_start_time};
 use process_shared_core::sys::SharedMapping;
 
 use super::errors;
@@ -89,6 +87,14 @@ impl Region {
     pub fn is_closed(&self) -> bool {
         self.ptr.get().is_null()
     }
+
+    /// Keep the bytes mapped in this process for good, even after `close` or collection (for a lock that
+    /// a thread of this process still holds, whose address the thread-end hook may use).
+    pub fn leak(&self) {
+        if let Some(m) = self.mapping.borrow().as_ref() {
+            std::mem::forget(Arc::clone(m));
+        }
+    }
 }
 
 /// A call in progress on a [`Region`]; derefs to the object as long as it lives.
@@ -125,15 +131,6 @@ impl Drop for Pin<'_> {
     }
 }
 
-/// The calling Ruby thread's identity: this process (cached pid) and the current Ruby thread object.
-#[inline]
-pub fn me() -> Owner {
-    // SAFETY: called with the GVL held from a Ruby method; returns the current thread's VALUE, which is
-    // non-zero and unique among live threads of this process.
-    let thread = unsafe { rb_sys::rb_thread_current() } as u64;
-    Owner { pid: current_pid(), thread, start: current_start_time() }
-}
-
 /// A [`Region`] that holds one primitive `T` (a `#[repr(C)]` core type that is valid when zeroed).
 pub struct Shared<T> {
     region: Region,
@@ -157,6 +154,12 @@ impl<T> Shared<T> {
         unsafe { self.region.get::<T>(ruby) }
     }
 
+    /// The object if still open (no Ruby error: for `Drop`).
+    pub fn get_if_open(&self) -> Option<&T> {
+        // SAFETY: as for `get`: created for a `T`, open, and the borrow does not outlive `&self`.
+        (!self.region.is_closed()).then(|| unsafe { &*self.region.ptr.get().cast::<T>() })
+    }
+
     /// The object, kept mapped for as long as the returned guard lives.
     #[inline]
     pub fn pin(&self, ruby: &Ruby) -> Result<SharedPin<'_, T>, Error> {
@@ -165,6 +168,11 @@ impl<T> Shared<T> {
 
     pub fn close(&self) {
         self.region.close()
+    }
+
+    /// See [`Region::leak`].
+    pub fn leak(&self) {
+        self.region.leak()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -194,9 +202,24 @@ pub trait Primitive: magnus::TypedData + Sized {
     fn shared(&self) -> &Shared<Self::Raw>;
     /// The useful state, read without blocking (e.g. `value=1 waiters=0`).
     fn describe(raw: &Self::Raw) -> String;
+    /// Whether a thread of this process holds it (a lock): then closing or collecting it keeps the memory
+    /// mapped, for the thread-end hook (see `threads`).
+    fn held_in_this_process(_raw: &Self::Raw) -> bool {
+        false
+    }
+}
+
+/// Keep the object's memory mapped for good if a thread of this process holds it. For `close` and `Drop`.
+pub fn leak_if_held<T: Primitive>(obj: &T) {
+    if let Some(raw) = obj.shared().get_if_open() {
+        if T::held_in_this_process(raw) {
+            obj.shared().leak();
+        }
+    }
 }
 
 pub fn close<T: Primitive>(rb_self: &T) {
+    leak_if_held(rb_self);
     rb_self.shared().close()
 }
 

@@ -16,7 +16,7 @@
 //! | `0`                   | unlocked                                                        |
 //! | `pid`                 | locked by a thread of process `pid`; nobody is asleep on it      |
 //! | `pid \| WAITERS`      | locked; someone may be asleep on it, so `unlock` must wake one   |
-//! | `... \| OWNER_DIED`   | reserved                                                        |
+//! | `pid \| OWNER_DIED ...` | its owner, a thread of process `pid`, ended holding it (marked by that process): the next acquirer takes it over at once |
 //!
 //! The owner's pid is in the word itself, set by the same CAS that takes the lock, so a holder that dies at
 //! any instant (even between the CAS and writing `owner_thread`) is identifiable from the word alone.
@@ -28,7 +28,9 @@
 //! without the lock changing hands, checks `/proc` for the owning process ([`process_is_dead`]: gone, a
 //! zombie, or its pid reused). If it is dead the waiter takes the lock over with one CAS from the very
 //! word it inspected (so exactly one waiter wins) and reports [`Acquired::OwnerDied`]. A waiter never
-//! decides this about its own process; the caller checks its own threads.
+//! decides this about its own process: when a *thread* ends holding a lock, its own process marks the word
+//! with `OWNER_DIED` ([`RawMutex::mark_owner_died`]) and wakes a waiter, and the next acquirer, in any
+//! process, takes it over without consulting `/proc`.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -38,7 +40,7 @@ use crate::sys::{futex_wake, Deadline};
 
 /// Low bits of `state`: the owner's pid (Linux pids are below 2^22).
 pub const PID_MASK: u32 = (1 << 30) - 1;
-/// Set while an owner's death has been noticed but not yet recovered from (reserved).
+/// Set by the owner's process when the owning thread ended holding the lock.
 pub const OWNER_DIED: u32 = 1 << 30;
 /// Set when a thread may be asleep on `state`: the unlocker must wake one.
 pub const WAITERS: u32 = 1 << 31;
@@ -121,7 +123,7 @@ impl RawMutex {
                 }
                 continue;
             }
-            if check_at.expired() {
+            if s & OWNER_DIED != 0 || check_at.expired() {
                 check_at = Deadline::after(SLICE);
                 if let Some(pid) = self.recover_from(s, me) {
                     return Wait::Done(Acquired::OwnerDied(pid));
@@ -154,6 +156,9 @@ impl RawMutex {
     /// word with ours (one CAS, so one taker) and return the dead pid.
     fn recover_from(&self, s: u32, me: Owner) -> Option<u32> {
         let pid = s & PID_MASK;
+        if s & OWNER_DIED != 0 {
+            return if self.cas_take(s, me) { Some(pid) } else { None };
+        }
         if pid == 0 || pid == me.pid {
             return None;
         }
@@ -180,6 +185,23 @@ impl RawMutex {
         } else {
             false
         }
+    }
+
+    /// For the owning process, when the owning *thread* `owner` ended while holding the lock: mark the word
+    /// `OWNER_DIED` (keeping the pid, for the error message) and wake one sleeper, so that the next acquirer,
+    /// in any process, takes it over with [`Acquired::OwnerDied`]. Does nothing unless `owner` holds it.
+    pub fn mark_owner_died(&self, owner: Owner) -> bool {
+        if !self.is_owned_by(owner) {
+            return false;
+        }
+        // Relaxed: no longer owned by any live thread; the RMW below publishes the state.
+        self.owner_thread.store(0, Ordering::Relaxed);
+        // Release: the dead thread's writes are visible to whoever takes the lock over (Acquire CAS).
+        let old = self.state.fetch_or(OWNER_DIED | WAITERS, Ordering::Release);
+        if old & WAITERS != 0 {
+            self.wake_one();
+        }
+        true
     }
 
     /// Release the lock held by `me`, waking one sleeper if there may be any.

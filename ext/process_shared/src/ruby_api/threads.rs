@@ -1,0 +1,90 @@
+//! The calling Ruby thread's identity, and the locks each thread holds (so that a thread that ends holding
+//! one is noticed by its own process, which then marks the lock for every other acquirer).
+//!
+//! The thread token is the Ruby thread's `object_id`: unique in the process and never reused (unlike the
+//! native thread id, which Ruby's thread cache hands to the next Ruby thread, or the object's address,
+//! which the GC recycles). Computing it takes a table lookup, so it is cached per native thread, keyed by
+//! the thread object *and* the GC count: a thread object can only be freed (and its address reused) by a
+//! GC, after which the cache is refreshed.
+//!
+//! Held locks: `Mutex#lock`/`#try_lock` and a monitor's outermost entry record the lock's address in a
+//! per-native-thread list; unlocking removes it. A `TracePoint(:thread_end)` (lib/process_shared/fork.rb)
+//! calls [`thread_ended`] in every ending thread, which marks what is left `OWNER_DIED`. (`Mutex#synchronize`
+//! needs no entry: its block always unwinds through the unlock.) The memory behind a recorded address stays
+//! mapped because closing or collecting a lock that a thread of this process holds leaks its mapping.
+
+use std::cell::{Cell, RefCell};
+
+use magnus::{rb_sys::FromRawValue, Integer, Value};
+use process_shared_core::sync::{Owner, RawMutex};
+use process_shared_core::sys::process::{current_pid, current_start_time};
+
+thread_local! {
+    /// (thread VALUE, GC count, token) of the Ruby thread last seen on this native thread.
+    static CURRENT: Cell<(u64, usize, u64)> = const { Cell::new((0, usize::MAX, 0)) };
+    /// Addresses of the `RawMutex`es held through `lock`/`enter` by the Ruby thread on this native thread.
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The calling Ruby thread's identity: this process (cached pid and start time) and the thread's token.
+/// Call only from a Ruby thread holding the GVL.
+#[inline]
+pub fn me() -> Owner {
+    // SAFETY: called with the GVL held from a Ruby method: both calls only read VM state.
+    let (thread, gc) = unsafe { (rb_sys::rb_thread_current() as u64, rb_sys::rb_gc_count() as usize) };
+    let token = CURRENT.with(|c| {
+        let (t, g, token) = c.get();
+        if t == thread && g == gc {
+            token
+        } else {
+            let token = object_id(thread);
+            c.set((thread, gc, token));
+            token
+        }
+    });
+    Owner { pid: current_pid(), thread: token, start: current_start_time() }
+}
+
+#[cold]
+fn object_id(thread: u64) -> u64 {
+    // SAFETY: `thread` is the live current thread object; rb_obj_id returns an Integer and does not raise.
+    let id = unsafe { Value::from_raw(rb_sys::rb_obj_id(thread as rb_sys::VALUE)) };
+    // object_ids are positive Fixnums in practice; never 0, which means "no owner".
+    Integer::from_value(id).and_then(|i| i.to_u64().ok()).filter(|&t| t != 0).unwrap_or(thread)
+}
+
+/// Record that the calling thread now holds `raw` (after `lock`, `try_lock`, a monitor's first `enter`).
+#[inline]
+pub fn hold(raw: &RawMutex) {
+    HELD.with(|h| h.borrow_mut().push(raw as *const RawMutex as usize));
+}
+
+/// Forget one record of `raw` for the calling thread (after the unlock that matches a `hold`).
+#[inline]
+pub fn release(raw: &RawMutex) {
+    let addr = raw as *const RawMutex as usize;
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if let Some(i) = h.iter().rposition(|&a| a == addr) {
+            h.swap_remove(i);
+        }
+    });
+}
+
+/// Called in every Ruby thread as it ends: mark each lock it still holds `OWNER_DIED`, waking a waiter.
+pub fn thread_ended() {
+    let me = me();
+    let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    for addr in held {
+        // SAFETY: `addr` was recorded from a live `&RawMutex` in a mapping that stays mapped while a thread
+        // of this process holds the lock (see the module docs); `mark_owner_died` only acts if we own it.
+        let raw = unsafe { &*(addr as *const RawMutex) };
+        raw.mark_owner_died(me);
+    }
+    CURRENT.with(|c| c.set((0, usize::MAX, 0)));
+}
+
+/// In a forked child: the forking thread's records are the parent's business.
+pub fn after_fork() {
+    HELD.with(|h| h.borrow_mut().clear());
+}
