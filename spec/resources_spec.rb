@@ -21,6 +21,38 @@ RSpec.describe "resources and fork" do
     mutexes.each(&:close)
   end
 
+  it "parent and child never hand out the same shared slot after a fork, even slots freed before it" do
+    GC.start
+    before = Array.new(50) { ProcessShared::Mutex.new }
+    keep = before.first
+    before.drop(1).each(&:close) # free slots: must not be reused by either side now
+    child_ready = handshake
+    parent_done = handshake
+    pid = fork_child do
+      mine = Array.new(200) { ProcessShared::Mutex.new }
+      mine.each(&:lock)
+      child_ready.signal
+      parent_done.wait
+      raise "a child mutex was disturbed" unless mine.all?(&:owned?)
+    end
+    child_ready.wait
+    ours = Array.new(200) { ProcessShared::Mutex.new }
+    expect(ours.none?(&:locked?)).to be(true) # a slot shared with the child would show its lock
+    ours.each(&:lock)
+    parent_done.signal
+    wait_child(pid)
+    expect(ours.all?(&:owned?)).to be(true)
+    expect(keep).not_to be_locked
+  end
+
+  it "packs primitives into shared arena chunks: 20,000 of them add few mappings" do
+    maps = -> { File.readlines("/proc/self/maps").size }
+    before = maps.call
+    objs = Array.new(20_000) { ProcessShared::Semaphore.new(0) }
+    expect(maps.call - before).to be < 40 # 64 KiB chunks of 64-byte slots: about 20
+    objs.each(&:close)
+  end
+
   it "creates every kind of object without a file descriptor" do
     fds = fd_count
     objs = Array.new(100) do

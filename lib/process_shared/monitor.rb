@@ -29,6 +29,8 @@ module ProcessShared
     # A condition variable bound to this monitor (in shared memory: create it before forking).
     # @return [Monitor::ConditionVariable]
     def new_cond
+      raise ClosedError, "ProcessShared::Monitor is closed" if closed?
+
       ConditionVariable.new(self)
     end
 

@@ -4,6 +4,7 @@
 //! Layers, dependencies pointing down:
 //! - [`sys`]: the only module that makes syscalls or touches libc (mappings, futexes, clocks, pids).
 //! - [`sync`]: the primitives (mutex, semaphore, condition variable, monitor) over [`sys`].
+//! - [`arena`]: 64-byte shared slots for the primitives, carved out of shared chunks.
 //!
 //! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow
 //! path that sleeps on a shared futex word and returns [`sync::Wait::Interrupted`] when a signal arrives,
@@ -13,5 +14,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod arena;
 pub mod sync;
 pub mod sys;

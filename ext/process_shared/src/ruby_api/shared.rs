@@ -5,20 +5,30 @@
 //! at once but unmaps them only when no call in progress still uses them ([`Pin`]): a thread blocked in a
 //! wait with the GVL released, or a `synchronize` whose block closes the object, keeps the memory mapped
 //! until it is done.
+//!
+//! Primitives live in 64-byte slots of shared arena chunks ([`Region::slot`]); `SharedMemory` segments
+//! get a mapping of their own ([`Region::anonymous`]). Either way the memory is released only in this
+//! process: a slot goes back to the arena, which reuses it only if no other process can have it.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 
 use magnus::{Error, Ruby};
+use process_shared_core::arena::{Arena, Slot};
 use process_shared_core::sys::SharedMapping;
 
 use super::errors;
+
+/// What keeps a region's bytes mapped.
+enum Backing {
+    Own(SharedMapping),
+    Slot(Slot),
+}
 
 pub struct Region {
     ptr: Cell<*mut u8>,
     len: usize,
     busy: Cell<u32>,
-    mapping: RefCell<Option<Arc<SharedMapping>>>,
+    backing: RefCell<Option<Backing>>,
     what: &'static str,
 }
 
@@ -30,13 +40,26 @@ impl Region {
     /// Map `len` zeroed shared bytes, for an object that `inspect`s as `what`.
     pub fn anonymous(ruby: &Ruby, len: usize, what: &'static str) -> Result<Region, Error> {
         let m = SharedMapping::anonymous(len).map_err(|e| errors::io(ruby, e, "mmap of shared memory"))?;
-        Ok(Region {
-            ptr: Cell::new(m.as_ptr()),
-            len,
-            busy: Cell::new(0),
-            mapping: RefCell::new(Some(Arc::new(m))),
-            what,
-        })
+        Ok(Region::backed_by(m.as_ptr(), len, Backing::Own(m), what))
+    }
+
+    /// A zeroed 64-byte-aligned slot of `len <= arena::SLOT` bytes from the process's shared arena.
+    pub fn slot(ruby: &Ruby, len: usize, what: &'static str) -> Result<Region, Error> {
+        let slot = Arena::global().alloc(len).map_err(|e| errors::io(ruby, e, "mmap of a shared arena chunk"))?;
+        Ok(Region::backed_by(slot.as_ptr(), len, Backing::Slot(slot), what))
+    }
+
+    fn backed_by(ptr: *mut u8, len: usize, backing: Backing, what: &'static str) -> Region {
+        Region { ptr: Cell::new(ptr), len, busy: Cell::new(0), backing: RefCell::new(Some(backing)), what }
+    }
+
+    /// Let go of the bytes in this process (unmap, or return the slot to the arena).
+    fn release(&self) {
+        match self.backing.borrow_mut().take() {
+            Some(Backing::Slot(slot)) => Arena::global().free(slot),
+            Some(Backing::Own(m)) => drop(m),
+            None => {}
+        }
     }
 
     /// The bytes' address, or `ClosedError`.
@@ -64,7 +87,8 @@ impl Region {
     #[inline]
     pub unsafe fn get<T>(&self, ruby: &Ruby) -> Result<&T, Error> {
         let p = self.ptr(ruby)?;
-        // SAFETY: per the contract, `p` points to a live, aligned (page-aligned mapping) `T`.
+        // SAFETY: per the contract, `p` points to a live `T`, aligned (slots are 64-byte aligned, mappings
+        // page aligned).
         Ok(unsafe { &*p.cast::<T>() })
     }
 
@@ -80,7 +104,7 @@ impl Region {
     pub fn close(&self) {
         self.ptr.set(std::ptr::null_mut());
         if self.busy.get() == 0 {
-            self.mapping.borrow_mut().take();
+            self.release();
         }
     }
 
@@ -91,9 +115,13 @@ impl Region {
     /// Keep the bytes mapped in this process for good, even after `close` or collection (for a lock that
     /// a thread of this process still holds, whose address the thread-end hook may use).
     pub fn leak(&self) {
-        if let Some(m) = self.mapping.borrow().as_ref() {
-            std::mem::forget(Arc::clone(m));
-        }
+        std::mem::forget(self.backing.borrow_mut().take());
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -126,7 +154,7 @@ impl Drop for Pin<'_> {
         let b = self.region.busy.get() - 1;
         self.region.busy.set(b);
         if b == 0 && self.region.is_closed() {
-            self.region.mapping.borrow_mut().take();
+            self.region.release();
         }
     }
 }
@@ -138,12 +166,9 @@ pub struct Shared<T> {
 }
 
 impl<T> Shared<T> {
-    /// Map a fresh zeroed `T` (all core primitives are valid as zero bytes).
+    /// A fresh zeroed `T` in a shared arena slot (all core primitives are valid as zero bytes and fit).
     pub fn new(ruby: &Ruby, what: &'static str) -> Result<Shared<T>, Error> {
-        Ok(Shared {
-            region: Region::anonymous(ruby, std::mem::size_of::<T>().max(1), what)?,
-            _t: std::marker::PhantomData,
-        })
+        Ok(Shared { region: Region::slot(ruby, std::mem::size_of::<T>(), what)?, _t: std::marker::PhantomData })
     }
 
     /// The object, for a call that does not yield or release the GVL before it is done with it.

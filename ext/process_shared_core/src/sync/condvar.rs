@@ -8,7 +8,7 @@
 //! | event                  | seq    | waiters | pending                                    |
 //! |------------------------|--------|---------|--------------------------------------------|
 //! | `begin_wait`           | read (the ticket) | +1 | –                                     |
-//! | `signal`               | +1, wake 1   | –  | +1 if `pending < waiters`                  |
+//! | `signal`               | +1, wake 1   | –  | +1 up to `waiters` (nothing if no waiter)  |
 //! | `broadcast`            | +1, wake all | –  | `= waiters`                                |
 //! | woken (consume)        | –      | -1      | -1 (only if `pending > 0` and `seq != ticket`) |
 //! | timeout / interrupt    | –      | -1      | clamped to `waiters`; a surplus is passed on |
@@ -146,10 +146,13 @@ impl RawCondvar {
         let mut c = self.counts.load(Ordering::Relaxed);
         loop {
             let (w, p) = (waiters(c), pending(c));
-            if p >= w {
-                return; // nobody waits who is not already owed a wake-up
+            if w == 0 {
+                return; // nobody waits: not remembered
             }
-            let p = if all { w } else { p + 1 };
+            // Owe one more wake-up (all, for a broadcast), never more than there are waiters. Even when
+            // every waiter is already owed one (a credit left by a waiter that gave up), the bump below
+            // still makes the waiters that registered since eligible to take it.
+            let p = if all { w } else { (p + 1).min(w) };
             // SeqCst: ordered with `begin_wait` (see there); Release half publishes our writes to the waker.
             match self.counts.compare_exchange_weak(c, (p << 32) | w, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,

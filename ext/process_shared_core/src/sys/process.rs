@@ -1,17 +1,41 @@
 //! Process identity and liveness: a cached pid and start time (reset in forked children), and whether the
 //! process that recorded a (pid, start time) pair is still running.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 static PID: AtomicU32 = AtomicU32::new(0);
 static START: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static ATFORK_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn reset_in_child() {
     PID.store(0, Ordering::Relaxed);
     START.store(0, Ordering::Relaxed);
+    EPOCH.fetch_add(1, Ordering::Relaxed);
 }
+
+extern "C" fn note_fork_in_parent() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Register the fork handlers, once. Runs as a load-time constructor (before `main`, or when the Ruby
+/// extension is loaded), so no fork can race with it; the lazy call from `refresh_pid` is a fallback that
+/// takes no lock, so a fork can never leave a child waiting on it.
+extern "C" fn install_atfork() {
+    if ATFORK_INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    // SAFETY: registering plain extern "C" fns with no captured state; they only do atomic operations,
+    // which are async-signal-safe and fine in a freshly forked child. Failure (ENOMEM) only means the
+    // caches are not reset, which `reset_after_fork` (called by the Ruby fork hook) also covers.
+    unsafe {
+        libc::pthread_atfork(None, Some(note_fork_in_parent), Some(reset_in_child));
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INSTALL_ATFORK_AT_LOAD: extern "C" fn() = install_atfork;
 
 /// This process's pid, cached (a `getpid` syscall costs more than a whole uncontended lock).
 ///
@@ -28,14 +52,7 @@ pub fn current_pid() -> u32 {
 
 #[cold]
 fn refresh_pid() -> u32 {
-    ATFORK.call_once(|| {
-        // SAFETY: registering a plain extern "C" fn with no captured state; it only does an atomic store,
-        // which is async-signal-safe and fine in a freshly forked child. Failure (ENOMEM) only means the
-        // cache is not reset, which `reset_after_fork` (called by the Ruby fork hook) also covers.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(reset_in_child));
-        }
-    });
+    install_atfork();
     // SAFETY: getpid has no preconditions and cannot fail.
     let p = unsafe { libc::getpid() } as u32;
     PID.store(p, Ordering::Relaxed);
@@ -45,6 +62,14 @@ fn refresh_pid() -> u32 {
 /// Forget cached per-process state; call in a forked child (the `pthread_atfork` handler also does).
 pub fn reset_after_fork() {
     reset_in_child();
+}
+
+/// A counter that changes (in parent and child) at every `fork` since this module was first used. Memory
+/// set up before a fork may be shared with the child, so process-local allocators compare epochs to know
+/// what they may still hand out again.
+pub fn fork_epoch() -> u64 {
+    current_pid(); // installs the atfork handlers
+    EPOCH.load(Ordering::Relaxed)
 }
 
 /// This process's start time (clock ticks after boot, `/proc/self/stat` field 22), cached like the pid.
