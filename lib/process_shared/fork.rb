@@ -1,9 +1,10 @@
 # frozen_string_literal: true
 
 module ProcessShared
-  # Resets per-process state (the cached pid, the forking thread's held-lock records) in a forked child. +Kernel#fork+, +Process.fork+ and
-  # +IO.popen("-")+ all go through +Process._fork+ (Ruby >= 3.1); +Process.daemon+ does not, so it is hooked
-  # too. A +pthread_atfork+ handler in the extension covers forks made by C code.
+  # Resets per-process state (the cached pid, the forking thread's held-lock records) in a forked child.
+  # +Kernel#fork+, +Process.fork+ and +IO.popen("-")+ all go through +Process._fork+ (Ruby >= 3.1);
+  # +Process.daemon+ does not, so it is hooked too. +pthread_atfork+ handlers in the extension cover forks
+  # made by C code.
   module ForkHook
     def _fork
       pid = super

@@ -34,9 +34,14 @@ module ProcessShared
       ConditionVariable.new(self)
     end
 
-    # Wait on a {ProcessShared::ConditionVariable} with this monitor released completely.
+    # Wait on +cond+ (a {ProcessShared::ConditionVariable} or one of this monitor's {#new_cond}) with the
+    # monitor released completely. @return [Boolean] false if the timeout expired
     def wait_for_cond(cond, timeout = nil)
-      cond.wait(self, timeout)
+      case cond
+      when ProcessShared::ConditionVariable then cond.wait(self, timeout)
+      when Monitor::ConditionVariable then cond.wait(timeout)
+      else raise TypeError, "expected a ProcessShared condition variable, got #{cond.class}"
+      end
     end
 
     # The condition returned by {Monitor#new_cond}: stdlib's MonitorMixin::ConditionVariable interface.

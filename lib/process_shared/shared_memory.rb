@@ -57,25 +57,59 @@ module ProcessShared
   class SharedMemory
     extend Openable
 
+    # What Marshal.load raises, besides TypeError and ArgumentError, for some malformed streams.
+    MARSHAL_LOAD_ERRORS = [RegexpError, FrozenError, NoMethodError].freeze
+    private_constant :MARSHAL_LOAD_ERRORS
+
+    # Deepest nesting get_object reads back (as the native check counts it); put_object refuses deeper.
+    MARSHAL_MAX_DEPTH = 1000
+    private_constant :MARSHAL_MAX_DEPTH
+
     # Store +obj+ at +offset+ with +Marshal+: an 8-byte header (+"PSM1"+ and the dump's length, u32
     # little-endian) followed by the dump.
+    # @raise [ClosedError] if the segment is closed (checked before +obj+ is dumped)
     # @raise [IndexError] if it does not fit between +offset+ and the end (nothing is written then)
     # @raise [TypeError] if +obj+ cannot be marshalled (nothing is written)
+    # @raise [ArgumentError] if +obj+ is nested too deeply for {#get_object} to read it back (nothing is
+    #   written; see {#get_object})
     # @return [self]
     def put_object(offset, obj)
-      _put_object_bytes(offset, Marshal.dump(obj))
+      check_open
+      _put_object_bytes(offset, Marshal.dump(obj, MARSHAL_MAX_DEPTH))
     end
 
     # The object stored at +offset+ by {#put_object}. Without a header there, the bytes from +offset+ to
     # the end are read as a raw +Marshal+ stream (as written by <tt>put_bytes(offset, Marshal.dump(obj))</tt>).
-    # @raise [TypeError, ArgumentError] if the bytes are not a Marshal stream, as +Marshal.load+ does
+    #
+    # Whatever the bytes are, this raises and never crashes or exhausts memory: bytes that are not a Marshal
+    # stream raise +TypeError+ or +ArgumentError+, as +Marshal.load+ does. Where +Marshal.load+ itself would
+    # raise something else for them (+RegexpError+ for a Regexp that does not compile, +FrozenError+ for
+    # instance variables on +nil+ or an Integer, +NoMethodError+ for a BasicObject used as a Hash key), this
+    # raises +ArgumentError+ (with the original as its +cause+); what a +marshal_load+ or +_load+ written in
+    # Ruby raises passes unchanged. Before +Marshal.load+ sees them, the bytes are copied and checked, and
+    # +ArgumentError+ is raised for a count (of Array or Hash elements, instance variables, Struct members)
+    # larger than the bytes left can hold ("marshal data too short": Ruby 3.1 would first try to allocate for
+    # it), and for nesting deeper than 1000 levels (each level inside a Hash key counting as 6), which could
+    # overflow the stack of a thread or fiber. (A crafted stream can still name any loaded class and run its
+    # +_load+/+marshal_load+, as with any +Marshal.load+.)
+    # @raise [IndexError] if +offset+ is outside <tt>0..size</tt>
+    # @raise [TypeError, ArgumentError] if the bytes are not a Marshal stream
     def get_object(offset)
-      Marshal.load(_get_object_bytes(offset) || get_bytes(offset, size - offset))
+      stream = _get_object_bytes(offset)
+      begin
+        Marshal.load(stream)
+      rescue *MARSHAL_LOAD_ERRORS => e
+        # Raised by Marshal.load's own code (its frame is on top), not by a marshal_load/_load hook.
+        top = e.backtrace_locations&.first
+        raise unless top&.label == "load" && ["<internal:marshal>", __FILE__].include?(top.path)
+
+        raise ArgumentError, "marshal data does not describe a valid object (#{e.class}: #{e.message})"
+      end
     end
 
     # {#put_object} at offset 0.
     def write_object(obj)
-      _put_object_bytes(0, Marshal.dump(obj))
+      put_object(0, obj)
     end
 
     # {#get_object} at offset 0.
@@ -86,12 +120,20 @@ module ProcessShared
     # An +FFI::Pointer+ to the segment, bounded to its size. Needs the +ffi+ gem (<tt>require "ffi"</tt>).
     # The pointer is only valid until {#close}.
     # @raise [NotImplementedError] if FFI is not loaded
+    # @raise [ClosedError] if the segment is closed
     def to_ptr
+      check_open
       unless defined?(::FFI::Pointer)
         raise NotImplementedError, "#{self.class}#to_ptr needs the ffi gem: require \"ffi\" first"
       end
 
       ::FFI::Pointer.new(address).slice(0, size)
+    end
+
+    private
+
+    def check_open
+      raise ClosedError, "#{self.class} is closed" if closed?
     end
   end
 
@@ -108,6 +150,19 @@ module ProcessShared
   # and still has every {SharedMemory} accessor.
   class SharedArray < SharedMemory
     include Enumerable
+
+    # Enumerable's <tt>first(n)</tt>, <tt>take(n)</tt>, <tt>min(n)</tt>, <tt>max(n)</tt>, <tt>min_by(n)</tt>,
+    # <tt>max_by(n)</tt>, <tt>each_slice(n)</tt> and <tt>each_cons(n)</tt> allocate room for +n+ elements
+    # before iterating (Ruby 3.1): a huge +n+ would raise NoMemoryError, or take gigabytes. An +n+ beyond
+    # the length is capped (to <tt>length + 1</tt>), which gives the same results. Closed, they raise ClosedError.
+    %i[first take min max min_by max_by each_slice each_cons].each do |name|
+      define_method(name) do |*args, &block|
+        check_open # also for n = 0, which would not touch the elements
+        n = args.first
+        args[0] = length + 1 if args.size == 1 && n.is_a?(Integer) && n > length + 1
+        super(*args, &block)
+      end
+    end
 
     # Yields each element in order; an Enumerator without a block.
     # @return [self]

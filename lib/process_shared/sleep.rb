@@ -18,10 +18,16 @@ module ProcessShared
 
     # Timeouts are nil or non-negative real numbers (the native methods check their own).
     def self.check_timeout(timeout)
-      return if timeout.nil?
-      return if timeout.is_a?(Numeric) && timeout.real? && !(timeout.respond_to?(:nan?) && timeout.nan?) && timeout >= 0
+      valid = case timeout # Module#=== works even for a BasicObject
+              when nil then true
+              when Float then !timeout.nan? && timeout >= 0
+              when Integer, Rational then timeout >= 0
+              else false
+              end
+      return if valid
 
-      raise ArgumentError, "timeout must be nil or a non-negative number of seconds, got #{timeout.inspect}"
+      shown = Kernel.instance_method(:inspect).bind_call(timeout) # BasicObject has no #inspect
+      raise ArgumentError, "timeout must be nil or a non-negative number of seconds, got #{shown}"
     end
   end
 end

@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
+use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, Float, Integer, Ruby, Value};
 use process_shared_core::sys::Deadline;
 
-/// Decode a timeout: `nil` (or absent) → `None` (forever); a non-negative Integer or Float (or other Real,
-/// e.g. Rational) → that many seconds; `Float::INFINITY` → forever. Negative, NaN or non-numeric values
-/// raise `ArgumentError`.
+/// Decode a timeout: `nil` (or absent) → `None` (no timeout: forever, or "do not wait" for `try_*` calls);
+/// a non-negative Integer or Float (or other Real, e.g. Rational) → that many seconds, clamped to
+/// [`Deadline::MAX_TIMEOUT`] (about 34 years, i.e. forever). So `Float::INFINITY` and huge Integers are
+/// timeouts that never expire: `try_wait(Float::INFINITY)` waits, where `try_wait` (no timeout) does not.
+/// Negative, NaN or non-numeric values raise `ArgumentError`.
 pub fn timeout(ruby: &Ruby, v: Option<Value>) -> Result<Option<Duration>, Error> {
     let v = match v {
         None => return Ok(None),
@@ -18,23 +21,24 @@ pub fn timeout(ruby: &Ruby, v: Option<Value>) -> Result<Option<Duration>, Error>
         return match i.to_i64() {
             Ok(n) if n < 0 => Err(bad_timeout(ruby, v)),
             Ok(n) => Ok(Some(Duration::from_secs(n as u64).min(Deadline::MAX_TIMEOUT))),
-            // A Bignum: negative is an error, positive is forever.
+            // A Bignum: negative is an error, positive never expires.
             Err(_) if v.funcall::<_, _, bool>("negative?", ()).unwrap_or(true) => Err(bad_timeout(ruby, v)),
-            Err(_) => Ok(None),
+            Err(_) => Ok(Some(Deadline::MAX_TIMEOUT)),
         };
     } else if let Some(f) = Float::from_value(v) {
         f.to_f64()
     } else if v.is_kind_of(ruby.class_numeric()) && !v.is_kind_of(ruby.class_complex()) {
-        v.funcall::<_, _, f64>("to_f", ()).map_err(|_| bad_timeout(ruby, v))?
+        // Whatever `to_f` raises (or a throw/break/kill passing through it) propagates unchanged; only a
+        // result that is not a Float makes the timeout bad.
+        let f: Value = v.funcall("to_f", ())?;
+        Float::from_value(f).ok_or_else(|| bad_timeout(ruby, v))?.to_f64()
     } else {
         return Err(bad_timeout(ruby, v));
     };
     if secs.is_nan() || secs < 0.0 {
         return Err(bad_timeout(ruby, v));
     }
-    if secs.is_infinite() {
-        return Ok(None);
-    }
+    // `min` also maps +Infinity to the longest timeout (never expires).
     Ok(Some(Duration::from_secs_f64(secs.min(Deadline::MAX_TIMEOUT.as_secs_f64()))))
 }
 
@@ -55,12 +59,20 @@ pub fn deadline(timeout: Option<Duration>) -> Option<Deadline> {
 /// range otherwise.
 pub fn int_in(ruby: &Ruby, v: Value, what: &str, lo: i64, hi: i64) -> Result<i64, Error> {
     let i = Integer::from_value(v).ok_or_else(|| {
-        Error::new(ruby.exception_type_error(), format!("{what} must be an Integer, got {}", v.class().inspect()))
+        Error::new(ruby.exception_type_error(), format!("{what} must be an Integer, got {}", class_name(v)))
     })?;
     match i.to_i64() {
         Ok(n) if (lo..=hi).contains(&n) => Ok(n),
         _ => Err(Error::new(ruby.exception_arg_error(), format!("{what} must be in {lo}..{hi}, got {}", v.inspect()))),
     }
+}
+
+/// The name of `v`'s class for messages: its real class, not a singleton class (as Ruby's own messages say),
+/// so that an object with singleton methods (even a BasicObject) is shown as, e.g., `Object`.
+pub fn class_name(v: Value) -> String {
+    // SAFETY: `rb_obj_class` accepts any VALUE and returns a live class object.
+    let class = unsafe { Value::from_raw(rb_sys::rb_obj_class(v.as_raw())) };
+    class.inspect()
 }
 
 /// Check the number of positional arguments like Ruby does (`ArgumentError`, "wrong number of arguments").

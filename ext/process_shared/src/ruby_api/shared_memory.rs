@@ -127,7 +127,7 @@ trait Scalar: Copy {
 }
 
 fn type_error(ruby: &Ruby, v: Value, want: &str) -> Error {
-    Error::new(ruby.exception_type_error(), format!("no implicit conversion of {} into {want}", v.class().inspect()))
+    Error::new(ruby.exception_type_error(), format!("no implicit conversion of {} into {want}", args::class_name(v)))
 }
 
 fn range_error(ruby: &Ruby, v: Value, ty: &str, range: impl Display) -> Error {
@@ -303,6 +303,256 @@ fn opt_int_arg(ruby: &Ruby, v: Option<&Value>) -> Result<Option<i128>, Error> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Marshal streams: what `Marshal.load` may be given.
+// ---------------------------------------------------------------------------------------------------------
+
+/// Deepest nesting [`check_marshal`] lets through, in `Marshal.load` recursion levels (each element,
+/// instance variable value and wrapper is one level deeper than its container).
+const MARSHAL_MAX_DEPTH: u32 = 1000;
+
+/// How many levels one level inside a Hash *key* counts as: loading a key hashes it, which recurses
+/// through the whole key with much larger stack frames than the loader's own.
+const MARSHAL_KEY_WEIGHT: u32 = 6;
+
+/// One piece of a Marshal stream still to be read by [`check_marshal`].
+#[derive(Clone, Copy)]
+enum Part {
+    /// One object (`r_object`).
+    Object,
+    /// One symbol (`r_symbol`): `:` and its bytes (after `I`: then instance variables), or `;` and an index.
+    Symbol,
+    /// `n` more objects (Array elements).
+    Objects(u64),
+    /// `n` more key/value pairs (Hash entries); levels inside keys weigh [`MARSHAL_KEY_WEIGHT`].
+    Entries(u64),
+    /// `n` more symbol/object pairs (instance variables, Struct members).
+    Pairs(u64),
+    /// A count of instance variables, then that many pairs; a count of 0 or below means none.
+    Ivars,
+    /// A Struct's member count, then that many pairs.
+    Members,
+    /// A length-prefixed byte string (a `_dump` string).
+    Bytes,
+}
+
+/// Why [`check_marshal`]'s walk ended early.
+enum Halt {
+    /// The stream ends, or is malformed, here: `Marshal.load` fails at this point by itself.
+    Stop,
+    /// `Marshal.load` must not be given this stream.
+    Refuse(String),
+}
+
+/// A cursor over a Marshal stream, with the bytes that pending elements still need.
+struct MarshalWalk<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Bytes the pending elements of the enclosing containers need at least (1 per object, 2 per pair).
+    reserved: u64,
+}
+
+impl MarshalWalk<'_> {
+    fn byte(&mut self) -> Result<u8, Halt> {
+        let b = *self.data.get(self.pos).ok_or(Halt::Stop)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// marshal.c's `r_long`.
+    fn long(&mut self) -> Result<i64, Halt> {
+        let c = i64::from(self.byte()? as i8);
+        Ok(match c {
+            0 => 0,
+            5..=127 => c - 5,
+            -128..=-5 => c + 5,
+            1..=4 => {
+                let mut x = 0i64;
+                for i in 0..c {
+                    x |= i64::from(self.byte()?) << (8 * i);
+                }
+                x
+            }
+            _ => {
+                let mut x = -1i64;
+                for i in 0..-c {
+                    x &= !(0xff << (8 * i));
+                    x |= i64::from(self.byte()?) << (8 * i);
+                }
+                x
+            }
+        })
+    }
+
+    /// Skip `n` bytes.
+    fn skip(&mut self, n: i64) -> Result<(), Halt> {
+        match usize::try_from(n) {
+            Ok(n) if n <= self.data.len() - self.pos => {
+                self.pos += n;
+                Ok(())
+            }
+            _ => Err(Halt::Stop),
+        }
+    }
+
+    /// marshal.c's `r_bytes`: a length, then that many bytes.
+    fn bytes(&mut self) -> Result<(), Halt> {
+        let n = self.long()?;
+        self.skip(n)
+    }
+
+    /// Reserve `n` elements of at least `size` bytes each (a negative `n`: `Marshal.load` fails), or
+    /// refuse the stream if the bytes left cannot hold them.
+    fn claim(&mut self, n: i64, size: u64) -> Result<u64, Halt> {
+        let n = u64::try_from(n).map_err(|_| Halt::Stop)?;
+        let left = ((self.data.len() - self.pos) as u64).saturating_sub(self.reserved);
+        match n.checked_mul(size) {
+            Some(need) if need <= left => {
+                self.reserved += need;
+                Ok(n)
+            }
+            _ => Err(Halt::Refuse("marshal data too short".to_string())),
+        }
+    }
+
+    /// Read the next part, pushing what it contains. `depth` is the nesting level of the objects `part`
+    /// holds; `key` tells whether they are inside a Hash key.
+    fn step(&mut self, stack: &mut Vec<(Part, u32, bool)>, part: Part, depth: u32, key: bool) -> Result<(), Halt> {
+        if matches!(part, Part::Object | Part::Symbol) && depth > MARSHAL_MAX_DEPTH {
+            let msg = format!("marshal data too deeply nested (more than {MARSHAL_MAX_DEPTH} levels)");
+            return Err(Halt::Refuse(msg));
+        }
+        let inner = depth.saturating_add(if key { MARSHAL_KEY_WEIGHT } else { 1 });
+        match part {
+            Part::Objects(0) | Part::Entries(0) | Part::Pairs(0) => {}
+            Part::Objects(n) => {
+                self.reserved = self.reserved.saturating_sub(1);
+                stack.extend([(Part::Objects(n - 1), depth, key), (Part::Object, depth, key)]);
+            }
+            Part::Entries(n) => {
+                self.reserved = self.reserved.saturating_sub(2);
+                stack.extend([
+                    (Part::Entries(n - 1), depth, key),
+                    (Part::Object, depth, key),
+                    (Part::Object, depth, true),
+                ]);
+            }
+            Part::Pairs(n) => {
+                self.reserved = self.reserved.saturating_sub(2);
+                stack.extend([
+                    (Part::Pairs(n - 1), depth, key),
+                    (Part::Object, depth, key),
+                    (Part::Symbol, depth, key),
+                ]);
+            }
+            Part::Ivars => {
+                let n = self.long()?;
+                if n > 0 {
+                    let n = self.claim(n, 2)?;
+                    stack.push((Part::Pairs(n), depth, key));
+                }
+            }
+            Part::Members => {
+                let n = self.long()?;
+                let n = self.claim(n, 2)?;
+                stack.push((Part::Pairs(n), depth, key));
+            }
+            Part::Bytes => self.bytes()?,
+            Part::Symbol => {
+                let mut ivars = false;
+                loop {
+                    match self.byte()? {
+                        b'I' => ivars = true,
+                        b':' => {
+                            self.bytes()?;
+                            if ivars {
+                                stack.push((Part::Ivars, inner, key));
+                            }
+                            break;
+                        }
+                        b';' if !ivars => {
+                            self.long()?;
+                            break;
+                        }
+                        _ => return Err(Halt::Stop),
+                    }
+                }
+            }
+            Part::Object => match self.byte()? {
+                b'0' | b'T' | b'F' => {}
+                b'i' | b'@' | b';' => {
+                    self.long()?;
+                }
+                b':' | b'"' | b'f' | b'c' | b'm' | b'M' => self.bytes()?,
+                b'/' => {
+                    self.bytes()?;
+                    self.byte()?;
+                }
+                b'l' => {
+                    self.byte()?;
+                    let n = self.long()?;
+                    self.skip(n.checked_mul(2).ok_or(Halt::Stop)?)?;
+                }
+                b'[' => {
+                    let n = self.long()?;
+                    let n = self.claim(n, 1)?;
+                    stack.push((Part::Objects(n), inner, key));
+                }
+                t @ (b'{' | b'}') => {
+                    // A negative size would be taken as a huge unsigned one: refuse it too.
+                    let n = self.long()?;
+                    let n = self.claim(n, 2).map_err(|h| match h {
+                        Halt::Stop => Halt::Refuse(format!("negative hash size {n} in marshal data")),
+                        h => h,
+                    })?;
+                    if t == b'}' {
+                        stack.push((Part::Object, inner, key)); // the default value, read after the entries
+                    }
+                    stack.push((Part::Entries(n), inner, key));
+                }
+                b'I' => stack.extend([(Part::Ivars, inner, key), (Part::Object, inner, key)]),
+                b'e' | b'C' | b'U' | b'd' => stack.extend([(Part::Object, inner, key), (Part::Symbol, inner, key)]),
+                b'o' => stack.extend([(Part::Ivars, inner, key), (Part::Symbol, inner, key)]),
+                b'S' => stack.extend([(Part::Members, inner, key), (Part::Symbol, inner, key)]),
+                b'u' => stack.extend([(Part::Bytes, inner, key), (Part::Symbol, inner, key)]),
+                _ => return Err(Halt::Stop),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// Refuse (with the `ArgumentError` message) a Marshal stream that `Marshal.load` of this Ruby would not
+/// fail on cleanly:
+/// - a count (Array or Hash size, number of instance variables or Struct members) larger than the bytes
+///   left can hold, counting the bytes the enclosing objects' other elements still need: Ruby 3.1
+///   allocates for the count before it reads the elements, so 7 bytes claiming a Hash of 2^30 entries
+///   raise `NoMemoryError`, or take seconds and gigabytes (newer Rubies refuse these the same way, with
+///   the same message);
+/// - nesting deeper than [`MARSHAL_MAX_DEPTH`] levels, which can overflow the machine stack of a thread
+///   or a fiber (`SystemStackError`).
+///
+/// Anything else passes, valid or not: where this walk cannot follow the stream, `Marshal.load` fails at
+/// that same point with its own `TypeError` or `ArgumentError`. The walk mirrors `r_object` in Ruby's
+/// marshal.c, with an explicit stack, in time linear in the stream's length.
+pub(crate) fn check_marshal(data: &[u8]) -> Result<(), String> {
+    let mut w = MarshalWalk { data, pos: 0, reserved: 0 };
+    // Marshal.load itself rejects any version but 4.0 to 4.8.
+    match (w.byte(), w.byte()) {
+        (Ok(4), Ok(minor)) if minor <= 8 => {}
+        _ => return Ok(()),
+    }
+    let mut stack = vec![(Part::Object, 1, false)];
+    while let Some((part, depth, key)) = stack.pop() {
+        match w.step(&mut stack, part, depth, key) {
+            Ok(()) => {}
+            Err(Halt::Stop) => return Ok(()),
+            Err(Halt::Refuse(msg)) => return Err(msg),
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The class.
 // ---------------------------------------------------------------------------------------------------------
 
@@ -365,17 +615,21 @@ impl SharedMemory {
                 }
                 None => {
                     let msg =
-                        format!("size_or_type must be an Integer size or a Symbol type, got {}", v.class().inspect());
+                        format!("size_or_type must be an Integer size or a Symbol type, got {}", args::class_name(v));
                     return Err(Error::new(ruby.exception_type_error(), msg));
                 }
             },
         };
         let ty = ty.ok_or_else(|| errors::internal(ruby, "type table is missing a default type"))?;
-        let size = count.checked_mul(ty.size as i128).filter(|&s| s <= isize::MAX as i128).ok_or_else(|| {
+        // No address space reaches 2^62 bytes (x86_64: 2^47, or 2^56 with 5-level paging): bigger sizes could
+        // never be mapped, and near isize::MAX rounding up to whole pages would overflow (EINVAL). Smaller
+        // ones the system cannot map raise ENOMEM.
+        let addressable = |&s: &i128| s <= isize::MAX as i128 / 2;
+        let size = count.checked_mul(ty.size as i128).filter(addressable).ok_or_else(|| {
             let msg = format!("{count} elements of :{} are too large for memory", ty.name);
             errors::arg(ruby, msg)
         })?;
-        // Both fit: `1 <= count <= size <= isize::MAX`.
+        // Both fit: `1 <= count <= size <= isize::MAX / 2`.
         let (size, count) = (size as usize, count as usize);
         let mem = SharedMemory { region: Region::anonymous(ruby, size, what)?, ty, count };
         Ok(ruby.obj_wrap_as(mem, class))
@@ -615,7 +869,8 @@ impl SharedMemory {
     // Objects: the byte copying behind `put_object` / `get_object` (Marshal runs in Ruby).
 
     /// Write `OBJECT_MAGIC`, the payload's length and the payload at `offset`, or raise `IndexError` and
-    /// write nothing if they do not all fit.
+    /// write nothing if they do not all fit (`ArgumentError` if `get_object` could not read it back: see
+    /// [`check_marshal`]).
     fn put_object_bytes(ruby: &Ruby, rb_self: Obj<Self>, offset: Value, payload: RString) -> Result<Obj<Self>, Error> {
         rb_self.region.ptr(ruby)?;
         let offset = int_arg(ruby, offset)?;
@@ -632,6 +887,15 @@ impl SharedMemory {
         // Open (checked above), so `at` can only fail with an IndexError: say what did not fit.
         let at = rb_self.at(ruby, offset, total).map_err(|_| too_big(ruby))?;
         let len32 = u32::try_from(len).map_err(|_| too_big(ruby))?;
+        // What `get_object` would refuse is not written either. A `Marshal.dump` is well formed, so only its
+        // nesting can fail the check: plain nesting is already bounded by the dump's depth limit
+        // (`put_object` passes MARSHAL_MAX_DEPTH), and only Hash keys weigh more, so the walk is needed
+        // only if the stream may hold a Hash (a `{` or `}` byte). This keeps big dumps at memcpy cost.
+        // SAFETY: no Ruby code runs while `payload` is read here.
+        let bytes = unsafe { payload.as_slice() };
+        if bytes.iter().any(|&b| b == b'{' || b == b'}') {
+            check_marshal(bytes).map_err(|msg| errors::arg(ruby, msg))?;
+        }
         let mut header = [0u8; OBJECT_HEADER];
         header[..4].copy_from_slice(OBJECT_MAGIC);
         header[4..].copy_from_slice(&len32.to_le_bytes());
@@ -641,27 +905,36 @@ impl SharedMemory {
         Ok(rb_self)
     }
 
-    /// The payload stored by `put_object_bytes` at `offset`, or nil if no header is there. A header whose
-    /// length runs past the end of the segment raises `ArgumentError`.
-    fn get_object_bytes(ruby: &Ruby, rb_self: &Self, offset: Value) -> Result<Option<RString>, Error> {
+    /// The Marshal stream of the object at `offset`: the payload stored by `put_object_bytes` there, or,
+    /// without a header, every byte from `offset` to the end. A header whose length runs past the end of
+    /// the segment, or a stream that `Marshal.load` could not take safely (see [`check_marshal`]), raises
+    /// `ArgumentError`. The bytes are copied first and checked in the copy, so another process writing the
+    /// segment meanwhile cannot slip anything past the check.
+    fn get_object_bytes(ruby: &Ruby, rb_self: &Self, offset: Value) -> Result<RString, Error> {
         rb_self.region.ptr(ruby)?;
         let at = rb_self.at(ruby, int_arg(ruby, offset)?, 0)?;
         let room = rb_self.region.len() - at;
-        if room < OBJECT_HEADER {
-            return Ok(None);
-        }
         let mut header = [0u8; OBJECT_HEADER];
-        rb_self.region.read(ruby, at, &mut header)?;
-        if &header[..4] != OBJECT_MAGIC {
-            return Ok(None);
-        }
-        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        if len > room - OBJECT_HEADER {
-            let msg =
-                format!("object header at offset {at} claims {len} bytes, but only {} follow it", room - OBJECT_HEADER);
-            return Err(errors::arg(ruby, msg));
-        }
-        rb_self.region.with_bytes(ruby, at + OBJECT_HEADER, len, |b| Some(ruby.str_from_slice(b)))
+        let framed = room >= OBJECT_HEADER && {
+            rb_self.region.read(ruby, at, &mut header)?;
+            &header[..4] == OBJECT_MAGIC
+        };
+        let stream = if framed {
+            let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            if len > room - OBJECT_HEADER {
+                let msg = format!(
+                    "object header at offset {at} claims {len} bytes, but only {} follow it",
+                    room - OBJECT_HEADER
+                );
+                return Err(errors::arg(ruby, msg));
+            }
+            rb_self.region.with_bytes(ruby, at + OBJECT_HEADER, len, |b| ruby.str_from_slice(b))?
+        } else {
+            rb_self.region.with_bytes(ruby, at, room, |b| ruby.str_from_slice(b))?
+        };
+        // SAFETY: `stream` is our own fresh copy and no Ruby code runs while the check reads it.
+        check_marshal(unsafe { stream.as_slice() }).map_err(|msg| errors::arg(ruby, msg))?;
+        Ok(stream)
     }
 
     // Readers and lifecycle.
@@ -698,7 +971,7 @@ impl SharedMemory {
         let closed = if rb_self.region.is_closed() { " (closed)" } else { "" };
         format!(
             "#<{} type=:{} count={} size={}{closed}>",
-            rb_self.class().inspect(),
+            args::class_name(rb_self.as_value()),
             rb_self.ty.name,
             rb_self.count,
             rb_self.region.len()
