@@ -37,9 +37,16 @@ module ProcessShared
     # Wait on +cond+ (a {ProcessShared::ConditionVariable} or one of this monitor's {#new_cond}) with the
     # monitor released completely. @return [Boolean] false if the timeout expired
     def wait_for_cond(cond, timeout = nil)
+      raise ClosedError, "ProcessShared::Monitor is closed" if closed?
+
       case cond
       when ProcessShared::ConditionVariable then cond.wait(self, timeout)
-      when Monitor::ConditionVariable then cond.wait(timeout)
+      when Monitor::ConditionVariable
+        unless cond.instance_variable_get(:@monitor).equal?(self)
+          raise ArgumentError, "that condition belongs to another monitor"
+        end
+
+        cond.wait(timeout)
       else raise TypeError, "expected a ProcessShared condition variable, got #{cond.class}"
       end
     end

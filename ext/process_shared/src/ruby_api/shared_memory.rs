@@ -561,6 +561,30 @@ pub struct SharedMemory {
     region: Region,
     ty: &'static TypeInfo,
     count: usize,
+    /// (offset, length, fingerprint) of the last object stream this process wrote or checked: reading
+    /// back exactly those bytes needs no second [`check_marshal`] walk.
+    checked: std::cell::Cell<(usize, usize, u64)>,
+}
+
+/// A fast 64-bit fingerprint of a byte string (FxHash over 8-byte words, then a murmur3 finaliser). Not
+/// for adversaries: it only tells whether bytes read back are the very bytes already checked, and a
+/// mismatch just means the full check runs.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    for &b in words.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 impl SharedMemory {
@@ -631,7 +655,12 @@ impl SharedMemory {
         })?;
         // Both fit: `1 <= count <= size <= isize::MAX / 2`.
         let (size, count) = (size as usize, count as usize);
-        let mem = SharedMemory { region: Region::anonymous(ruby, size, what)?, ty, count };
+        let mem = SharedMemory {
+            region: Region::anonymous(ruby, size, what)?,
+            ty,
+            count,
+            checked: std::cell::Cell::new((usize::MAX, 0, 0)),
+        };
         Ok(ruby.obj_wrap_as(mem, class))
     }
 
@@ -892,8 +921,11 @@ impl SharedMemory {
         // (`put_object` passes MARSHAL_MAX_DEPTH), and only Hash keys weigh more, so the walk is needed
         // only if the stream may hold a Hash (a `{` or `}` byte). This keeps big dumps at memcpy cost.
         // SAFETY: no Ruby code runs while `payload` is read here.
+        // Each level takes at least two bytes and weighs at most MARSHAL_KEY_WEIGHT, so a short dump cannot
+        // nest too deeply either.
         let bytes = unsafe { payload.as_slice() };
-        if bytes.iter().any(|&b| b == b'{' || b == b'}') {
+        let could_nest_too_deep = bytes.len() / 2 * MARSHAL_KEY_WEIGHT as usize > MARSHAL_MAX_DEPTH as usize;
+        if could_nest_too_deep && bytes.iter().any(|&b| b == b'{' || b == b'}') {
             check_marshal(bytes).map_err(|msg| errors::arg(ruby, msg))?;
         }
         let mut header = [0u8; OBJECT_HEADER];
@@ -901,7 +933,8 @@ impl SharedMemory {
         header[4..].copy_from_slice(&len32.to_le_bytes());
         rb_self.region.write(ruby, at, &header)?;
         // SAFETY: used only by `write` (no Ruby code runs), so `payload` cannot change meanwhile.
-        rb_self.region.write(ruby, at + OBJECT_HEADER, unsafe { payload.as_slice() })?;
+        rb_self.region.write(ruby, at + OBJECT_HEADER, bytes)?;
+        rb_self.checked.set((at, len, fingerprint(bytes)));
         Ok(rb_self)
     }
 
@@ -932,8 +965,13 @@ impl SharedMemory {
         } else {
             rb_self.region.with_bytes(ruby, at, room, |b| ruby.str_from_slice(b))?
         };
-        // SAFETY: `stream` is our own fresh copy and no Ruby code runs while the check reads it.
-        check_marshal(unsafe { stream.as_slice() }).map_err(|msg| errors::arg(ruby, msg))?;
+        // SAFETY: `stream` is our own fresh copy and no Ruby code runs while it is read here.
+        let bytes = unsafe { stream.as_slice() };
+        let seen = (at, bytes.len(), fingerprint(bytes));
+        if rb_self.checked.get() != seen {
+            check_marshal(bytes).map_err(|msg| errors::arg(ruby, msg))?;
+            rb_self.checked.set(seen);
+        }
         Ok(stream)
     }
 
