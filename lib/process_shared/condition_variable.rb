@@ -3,10 +3,27 @@
 module ProcessShared
   # A condition variable in shared memory, used with a {Mutex} or a {Monitor}.
   #
-  # Native methods: +wait(lock, timeout = nil)+ (true when woken, false on timeout; the lock is held again
-  # on return either way), +signal+ (wakes one waiter), +broadcast+ (wakes all), +waiters+, +close+,
-  # +closed?+, +inspect+. A signal with no waiter is not remembered.
+  # Native methods: +signal+ (wakes one waiter), +broadcast+ (wakes all), +waiters+, +close+, +closed?+,
+  # +inspect+. A signal with no waiter is not remembered.
   class ConditionVariable
     extend Openable
+
+    # Release +lock+ (a {Mutex} held by this thread, or a {Monitor} it entered, however many times), wait
+    # for a signal or +timeout+ seconds, and take +lock+ back. The lock is held again on return, whatever
+    # happened: also when an interrupt (Thread#raise, #kill, Timeout, Ctrl-C) ends the wait, which is raised
+    # only once the lock is held again.
+    # @return [Boolean] true when woken, false when the timeout expired
+    # @raise [ProcessError] if the calling thread does not hold +lock+
+    # @raise [OwnerDeadError] (holding the lock) if its owner died while we waited
+    def wait(lock, timeout = nil)
+      Thread.handle_interrupt(Object => :never) do
+        token = _begin(lock, timeout)
+        begin
+          Thread.handle_interrupt(Object => :immediate) { _sleep(token, timeout) }
+        ensure
+          _finish(lock, token)
+        end
+      end
+    end
   end
 end

@@ -61,6 +61,9 @@ fn call_without_gvl<F: FnOnce() -> R, R>(func: F) -> Option<std::thread::Result<
 /// steps. `Ok(Some(v))`: done; `Ok(None)`: timed out; `Err`: a Ruby exception (interrupt) or OS error. In
 /// every `Err`/`None` case the step guarantees it changed nothing.
 pub fn wait<T>(ruby: &Ruby, mut step: impl FnMut() -> Wait<T>) -> Result<Option<T>, Error> {
+    // Like Ruby's own blocking calls, deliver what is due at a blocking point first: an interrupt queued
+    // under `Thread.handle_interrupt(... => :on_blocking)` (rb_thread_check_ints is the blocking check).
+    ruby.thread_check_ints()?;
     loop {
         match call_without_gvl(&mut step) {
             None | Some(Ok(Wait::Interrupted)) => ruby.thread_check_ints()?,

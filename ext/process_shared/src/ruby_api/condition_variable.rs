@@ -1,10 +1,10 @@
 //! `ProcessShared::ConditionVariable`: waits with a `ProcessShared::Mutex` or `ProcessShared::Monitor`.
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
+use magnus::{function, method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
 use process_shared_core::sync::RawCondvar;
 
 use super::errors;
-use super::monitor::{release_wait_reenter, Monitor};
+use super::monitor::Monitor;
 use super::mutex::Mutex;
 use super::shared::{self, Primitive, Shared};
 use super::threads::me;
@@ -15,6 +15,30 @@ pub struct ConditionVariable {
     sh: Shared<RawCondvar>,
 }
 
+/// The lock a condition wait releases and re-takes.
+enum Lock {
+    Mutex(Obj<Mutex>),
+    Monitor(Obj<Monitor>),
+}
+
+impl Lock {
+    /// Which lock `v` is, without raising (so no interrupt is run): `TypeError` for anything else.
+    fn of(ruby: &Ruby, v: Value) -> Result<Lock, Error> {
+        // Test the class first: a failed conversion would raise (and rescue) inside Ruby, which can run
+        // and swallow a pending interrupt.
+        if v.is_kind_of(<Mutex as magnus::TypedData>::class(ruby)) {
+            return Ok(Lock::Mutex(Obj::<Mutex>::try_convert(v)?));
+        }
+        if v.is_kind_of(<Monitor as magnus::TypedData>::class(ruby)) {
+            return Ok(Lock::Monitor(Obj::<Monitor>::try_convert(v)?));
+        }
+        Err(Error::new(
+            ruby.exception_type_error(),
+            format!("expected a ProcessShared::Mutex or ProcessShared::Monitor, got {}", v.class().inspect()),
+        ))
+    }
+}
+
 impl ConditionVariable {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ConditionVariable>, Error> {
         args::arity(ruby, argv, 0, 0)?;
@@ -22,48 +46,72 @@ impl ConditionVariable {
         Ok(ruby.obj_wrap_as(cv, class))
     }
 
-    /// `wait(lock, timeout = nil)`: true when signalled, false when the timeout expired. The lock is held
-    /// again on return, whatever happened (also when an interrupt is raised out of the wait).
-    fn wait(ruby: &Ruby, rb_self: &ConditionVariable, argv: &[Value]) -> Result<bool, Error> {
-        args::arity(ruby, argv, 1, 2)?;
-        let deadline = args::deadline(args::timeout(ruby, argv.get(1).copied())?);
-        let cv = rb_self.sh.pin(ruby)?;
-        let sleep = |ticket: u32| -> Result<bool, Error> {
-            let woke = nogvl::wait(ruby, || cv.wait_slow(ticket, deadline, true));
-            if woke.is_err() {
-                cv.abandon_wait(); // interrupted: pass on any wake-up owed to us
+    // `wait(lock, timeout = nil)` is Ruby (lib/process_shared/condition_variable.rb) over three steps, so that
+    // the re-lock runs in an `ensure` with interrupts deferred (`Thread.handle_interrupt`), like
+    // `Thread::Mutex#sleep`'s: a kill or raise that ends the sleep, or arrives during the re-lock, is
+    // delivered only once the lock is held again.
+
+    /// Step 1: check `lock` (a held `Mutex`, or a `Monitor` entered by this thread) and the timeout, take a
+    /// ticket, and release the lock (completely, for a monitor). Returns a token for steps 2 and 3 (the
+    /// ticket, and the monitor's hold count to restore). Raises before changing anything.
+    fn begin(ruby: &Ruby, rb_self: &ConditionVariable, lock: Value, timeout: Option<Value>) -> Result<u64, Error> {
+        args::timeout(ruby, timeout)?;
+        let cv = rb_self.sh.get(ruby)?;
+        let me = me();
+        let (ticket, count) = match Lock::of(ruby, lock)? {
+            Lock::Mutex(m) => {
+                let raw = m.sh.get(ruby)?;
+                if !raw.is_owned_by(me) {
+                    return Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread"));
+                }
+                let ticket = cv.begin_wait();
+                let _ = raw.unlock(me); // cannot fail: we own it
+                (ticket, 1)
             }
-            woke.map(|r| r.is_some())
+            Lock::Monitor(mon) => {
+                let raw = mon.sh.get(ruby)?;
+                if !raw.is_owned_by(me) {
+                    return Err(errors::process(ruby, "ConditionVariable#wait: monitor not entered by this thread"));
+                }
+                let ticket = cv.begin_wait();
+                let count = raw.release_all(me).unwrap_or(1); // cannot fail: we own it
+                (ticket, count)
+            }
         };
-        let lock = argv[0];
-        if let Ok(m) = <&Mutex>::try_convert(lock) {
-            let raw = m.sh.pin(ruby)?;
-            let me = me();
-            if !raw.is_owned_by(me) {
-                return Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread"));
-            }
-            let ticket = cv.begin_wait();
-            let _ = raw.unlock(me); // cannot fail: we own it
-            let woke = sleep(ticket);
-            let pending = Mutex::relock(ruby, &raw);
-            return match (woke, pending) {
-                (Err(e), _) | (Ok(_), Some(e)) => Err(e),
-                (Ok(w), None) => Ok(w),
-            };
+        Ok(u64::from(count) << 32 | u64::from(ticket))
+    }
+
+    /// Step 2: sleep until signalled (true) or the timeout (false); interruptible. An interrupt unregisters
+    /// the waiter, passing on any wake-up it was owed, and is raised.
+    fn sleep(ruby: &Ruby, rb_self: &ConditionVariable, token: u64, timeout: Option<Value>) -> Result<bool, Error> {
+        let deadline = args::deadline(args::timeout(ruby, timeout)?);
+        let cv = rb_self.sh.pin(ruby)?;
+        let ticket = token as u32;
+        let woke = nogvl::wait(ruby, || cv.wait_slow(ticket, deadline, true));
+        if woke.is_err() {
+            cv.abandon_wait();
         }
-        if let Ok(mon) = <&Monitor>::try_convert(lock) {
-            let raw = mon.sh.pin(ruby)?;
-            let ticket = cv.begin_wait();
-            if !raw.is_owned_by(me()) {
-                cv.abandon_wait();
-                return Err(errors::process(ruby, "ConditionVariable#wait: monitor not entered by this thread"));
+        woke.map(|r| r.is_some())
+    }
+
+    /// Step 3 (in an `ensure`, interrupts deferred): take `lock` back, restoring a monitor's hold count.
+    /// Raises `OwnerDeadError`, holding the lock, if it had to be taken over from a dead owner.
+    fn finish(ruby: &Ruby, lock: Value, token: u64) -> Result<(), Error> {
+        let error = match Lock::of(ruby, lock)? {
+            Lock::Mutex(m) => {
+                let raw = m.sh.pin(ruby)?;
+                Mutex::relock(ruby, &raw)
             }
-            return release_wait_reenter(ruby, &raw, || sleep(ticket));
-        }
-        Err(Error::new(
-            ruby.exception_type_error(),
-            format!("expected a ProcessShared::Mutex or ProcessShared::Monitor, got {}", lock.class().inspect()),
-        ))
+            Lock::Monitor(mon) => {
+                let raw = mon.sh.pin(ruby)?;
+                let error = Mutex::relock(ruby, raw.mutex());
+                if raw.is_owned_by(me()) {
+                    raw.restore((token >> 32) as u32);
+                }
+                error
+            }
+        };
+        error.map_or(Ok(()), Err)
     }
 
     fn signal(ruby: &Ruby, rb_self: Obj<ConditionVariable>) -> Result<Obj<ConditionVariable>, Error> {
@@ -96,7 +144,9 @@ impl Primitive for ConditionVariable {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("ConditionVariable", ruby.class_object())?;
     c.define_singleton_method("new", method!(ConditionVariable::new, -1))?;
-    c.define_method("wait", method!(ConditionVariable::wait, -1))?;
+    c.define_private_method("_begin", method!(ConditionVariable::begin, 2))?;
+    c.define_private_method("_sleep", method!(ConditionVariable::sleep, 2))?;
+    c.define_private_method("_finish", function!(ConditionVariable::finish, 2))?;
     c.define_method("signal", method!(ConditionVariable::signal, 0))?;
     c.define_method("broadcast", method!(ConditionVariable::broadcast, 0))?;
     c.define_method("waiters", method!(ConditionVariable::waiters, 0))?;

@@ -134,25 +134,6 @@ fn leave(ruby: &Ruby, raw: &RawMonitor) -> Result<(), Error> {
     Ok(())
 }
 
-/// Wait on a condition with the monitor released completely, then re-enter with the same count.
-pub(crate) fn release_wait_reenter(
-    ruby: &Ruby,
-    raw: &RawMonitor,
-    wait: impl FnOnce() -> Result<bool, Error>,
-) -> Result<bool, Error> {
-    let me = me();
-    let count = raw.release_all(me).map_err(|e| monitor_error(ruby, e))?;
-    let woke = wait();
-    let pending = super::mutex::Mutex::relock(ruby, raw.mutex());
-    if raw.is_owned_by(me) {
-        raw.restore(count);
-    }
-    match (woke, pending) {
-        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
-        (Ok(w), None) => Ok(w),
-    }
-}
-
 impl Drop for Monitor {
     fn drop(&mut self) {
         shared::leak_if_held(self);
