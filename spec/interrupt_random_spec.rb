@@ -36,10 +36,9 @@ module InterruptRandomSpec
   #   not re-taken. So the worker that waits on condition variables is never killed, and its condition
   #   waits are never wrapped in Timeout.timeout.
   JUMPS_INTO_CONDITION_WAITS = true
-  # - Open (issue 3): about once in a few thousand SIGINTs, a ConditionVariable#wait on a Mutex in the SIGINT
-  #   child ends with Interrupt but without the mutex held (seen only in this mixed run; a loop of just
-  #   try_lock + wait under SIGINT holds up). So the SIGINT child does not wait on conditions.
-  SIGINT_INTO_CONDITION_WAITS = false
+  # - (fixed) a SIGINT's Interrupt, which Thread.handle_interrupt cannot defer, landing just after the wait
+  #   released its lock and before the ensure that re-takes it. Kept as a switch for bisecting.
+  SIGINT_INTO_CONDITION_WAITS = true
 
   # Raised into workers by the chaos thread, and to stop them at the end.
   class Chaos < StandardError; end

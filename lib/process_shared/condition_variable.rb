@@ -16,13 +16,11 @@ module ProcessShared
     # @raise [ProcessError] if the calling thread does not hold +lock+
     # @raise [OwnerDeadError] (holding the lock) if its owner died while we waited
     def wait(lock, timeout = nil)
+      count = _begin(lock, timeout) # checks only
       Thread.handle_interrupt(Object => :never) do
-        token = _begin(lock, timeout)
-        begin
-          Thread.handle_interrupt(Object => :immediate) { _sleep(token, timeout) }
-        ensure
-          _finish(lock, token)
-        end
+        Thread.handle_interrupt(Object => :immediate) { _sleep(lock, timeout) }
+      ensure
+        _finish(lock, count) # re-takes the lock if _sleep released it
       end
     end
   end

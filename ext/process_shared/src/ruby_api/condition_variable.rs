@@ -51,42 +51,52 @@ impl ConditionVariable {
     // `Thread::Mutex#sleep`'s: a kill or raise that ends the sleep, or arrives during the re-lock, is
     // delivered only once the lock is held again.
 
-    /// Step 1: check `lock` (a held `Mutex`, or a `Monitor` entered by this thread) and the timeout, take a
-    /// ticket, and release the lock (completely, for a monitor). Returns a token for steps 2 and 3 (the
-    /// ticket, and the monitor's hold count to restore). Raises before changing anything.
-    fn begin(ruby: &Ruby, rb_self: &ConditionVariable, lock: Value, timeout: Option<Value>) -> Result<u64, Error> {
+    /// Step 1: check that the calling thread holds `lock` (a `Mutex`, or a `Monitor` it entered) and that
+    /// the timeout is valid. Changes nothing. Returns the hold count to restore (1 for a mutex).
+    fn begin(ruby: &Ruby, rb_self: &ConditionVariable, lock: Value, timeout: Option<Value>) -> Result<u32, Error> {
         args::timeout(ruby, timeout)?;
-        let cv = rb_self.sh.get(ruby)?;
+        rb_self.sh.get(ruby)?;
         let me = me();
-        let (ticket, count) = match Lock::of(ruby, lock)? {
-            Lock::Mutex(m) => {
-                let raw = m.sh.get(ruby)?;
-                if !raw.is_owned_by(me) {
-                    return Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread"));
-                }
-                let ticket = cv.begin_wait();
-                let _ = raw.unlock(me); // cannot fail: we own it
-                (ticket, 1)
-            }
+        match Lock::of(ruby, lock)? {
+            Lock::Mutex(m) if m.sh.get(ruby)?.is_owned_by(me) => Ok(1),
+            Lock::Mutex(_) => Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread")),
             Lock::Monitor(mon) => {
                 let raw = mon.sh.get(ruby)?;
                 if !raw.is_owned_by(me) {
                     return Err(errors::process(ruby, "ConditionVariable#wait: monitor not entered by this thread"));
                 }
-                let ticket = cv.begin_wait();
-                let count = raw.release_all(me).unwrap_or(1); // cannot fail: we own it
-                (ticket, count)
+                Ok(raw.count().max(1))
             }
-        };
-        Ok(u64::from(count) << 32 | u64::from(ticket))
+        }
     }
 
-    /// Step 2: sleep until signalled (true) or the timeout (false); interruptible. An interrupt unregisters
-    /// the waiter, passing on any wake-up it was owed, and is raised.
-    fn sleep(ruby: &Ruby, rb_self: &ConditionVariable, token: u64, timeout: Option<Value>) -> Result<bool, Error> {
+    /// Step 2: take a ticket, release `lock` (completely, for a monitor), and sleep until signalled (true)
+    /// or the timeout (false); interruptible. An interrupt unregisters the waiter, passing on any wake-up
+    /// it was owed, and is raised. All in one native call, so nothing can come between the steps.
+    fn sleep(ruby: &Ruby, rb_self: &ConditionVariable, lock: Value, timeout: Option<Value>) -> Result<bool, Error> {
         let deadline = args::deadline(args::timeout(ruby, timeout)?);
         let cv = rb_self.sh.pin(ruby)?;
-        let ticket = token as u32;
+        let me = me();
+        let ticket = match Lock::of(ruby, lock)? {
+            Lock::Mutex(m) => {
+                let raw = m.sh.get(ruby)?;
+                let ticket = cv.begin_wait();
+                if raw.unlock(me).is_err() {
+                    cv.abandon_wait();
+                    return Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread"));
+                }
+                ticket
+            }
+            Lock::Monitor(mon) => {
+                let raw = mon.sh.get(ruby)?;
+                let ticket = cv.begin_wait();
+                if raw.release_all(me).is_err() {
+                    cv.abandon_wait();
+                    return Err(errors::process(ruby, "ConditionVariable#wait: monitor not entered by this thread"));
+                }
+                ticket
+            }
+        };
         let woke = nogvl::wait(ruby, || cv.wait_slow(ticket, deadline, true));
         if woke.is_err() {
             cv.abandon_wait();
@@ -94,19 +104,27 @@ impl ConditionVariable {
         woke.map(|r| r.is_some())
     }
 
-    /// Step 3 (in an `ensure`, interrupts deferred): take `lock` back, restoring a monitor's hold count.
-    /// Raises `OwnerDeadError`, holding the lock, if it had to be taken over from a dead owner.
-    fn finish(ruby: &Ruby, lock: Value, token: u64) -> Result<(), Error> {
+    /// Step 3 (in an `ensure`, interrupts deferred): take `lock` back if step 2 released it, restoring a
+    /// monitor's hold `count`. Raises `OwnerDeadError`, holding the lock, if it had to be taken over from
+    /// a dead owner.
+    fn finish(ruby: &Ruby, lock: Value, count: u32) -> Result<(), Error> {
+        let me = me();
         let error = match Lock::of(ruby, lock)? {
             Lock::Mutex(m) => {
                 let raw = m.sh.pin(ruby)?;
+                if raw.is_owned_by(me) {
+                    return Ok(()); // interrupted before step 2 released it
+                }
                 Mutex::relock(ruby, &raw)
             }
             Lock::Monitor(mon) => {
                 let raw = mon.sh.pin(ruby)?;
+                if raw.is_owned_by(me) {
+                    return Ok(());
+                }
                 let error = Mutex::relock(ruby, raw.mutex());
-                if raw.is_owned_by(me()) {
-                    raw.restore((token >> 32) as u32);
+                if raw.is_owned_by(me) {
+                    raw.restore(count);
                 }
                 error
             }
