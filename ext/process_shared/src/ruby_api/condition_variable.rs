@@ -77,26 +77,23 @@ impl ConditionVariable {
         let deadline = args::deadline(args::timeout(ruby, timeout)?);
         let cv = rb_self.sh.pin(ruby)?;
         let me = me();
-        let ticket = match Lock::of(ruby, lock)? {
-            Lock::Mutex(m) => {
-                let raw = m.sh.get(ruby)?;
-                let ticket = cv.begin_wait();
-                if raw.unlock(me).is_err() {
-                    cv.abandon_wait();
-                    return Err(errors::process(ruby, "ConditionVariable#wait: mutex not locked by this thread"));
-                }
-                ticket
-            }
-            Lock::Monitor(mon) => {
-                let raw = mon.sh.get(ruby)?;
-                let ticket = cv.begin_wait();
-                if raw.release_all(me).is_err() {
-                    cv.abandon_wait();
-                    return Err(errors::process(ruby, "ConditionVariable#wait: monitor not entered by this thread"));
-                }
-                ticket
-            }
+        let lock = Lock::of(ruby, lock)?;
+        let ticket = cv.begin_wait();
+        let released = match lock {
+            Lock::Mutex(m) => m.sh.get(ruby).map(|raw| raw.unlock(me).is_ok()),
+            Lock::Monitor(mon) => mon.sh.get(ruby).map(|raw| raw.release_all(me).is_ok()),
         };
+        match released {
+            Ok(true) => {}
+            Ok(false) => {
+                cv.abandon_wait();
+                return Err(errors::process(ruby, "ConditionVariable#wait: lock not held by this thread"));
+            }
+            Err(e) => {
+                cv.abandon_wait();
+                return Err(e);
+            }
+        }
         let woke = nogvl::wait(ruby, || cv.wait_slow(ticket, deadline, true));
         if woke.is_err() {
             cv.abandon_wait();
