@@ -19,6 +19,16 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     mutex::init(ruby, m)?;
     monitor::init(ruby, m)?;
     condition_variable::init(ruby, m)?;
+    // Resolve each wrapped class now: magnus looks a class up lazily (running Ruby code) on its first use,
+    // which, if that came during a call with an interrupt due, would see the interrupt as a failed lookup.
+    use magnus::TypedData;
+    let _ = (
+        mutex::Mutex::class(ruby),
+        monitor::Monitor::class(ruby),
+        semaphore::Semaphore::class(ruby),
+        condition_variable::ConditionVariable::class(ruby),
+        shared_memory::SharedMemory::class(ruby),
+    );
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
     m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;
     // Called by a `TracePoint(:thread_end)` in every ending thread.
