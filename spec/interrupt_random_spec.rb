@@ -29,13 +29,12 @@ module InterruptRandomSpec
   DURATION = 7.0 * SCALE # seconds of chaos; the example takes about 1.5 s more
   THREADS = 4            # worker threads per chaos process
   CHAOS_PROCESSES = 3    # the RSpec process and two forked children run workers and a chaos thread
-  # Known bugs (see the pending examples at the end) that the randomized run steers around; set these to
-  # true once they are fixed:
-  # - a Thread#kill or a Timeout expiry, then any other interrupt, while ConditionVariable#wait re-takes its
-  #   lock, ends in a TypeError ("assigning non-exception to $!"): the kill or timeout is lost, the lock is
-  #   not re-taken. So the worker that waits on condition variables is never killed, and its condition
-  #   waits are never wrapped in Timeout.timeout.
-  JUMPS_INTO_CONDITION_WAITS = true
+  # Switches for what the randomized run sends where:
+  # - Kills and Timeouts into the worker that waits on conditions. The TypeError this used to cause (a kill
+  #   and another interrupt during ConditionVariable#wait's re-lock) is fixed and pinned by a regression
+  #   example below; but with this on, that worker is sometimes still alive 5 s after a later Thread#kill
+  #   (seen in 7 of 20 runs, in sem_wait/mutex_lock; cause not found yet: open, issue 3). Off until then.
+  JUMPS_INTO_CONDITION_WAITS = false
   # - (fixed) a SIGINT's Interrupt, which Thread.handle_interrupt cannot defer, landing just after the wait
   #   released its lock and before the ensure that re-takes it. Kept as a switch for bisecting.
   SIGINT_INTO_CONDITION_WAITS = true
@@ -96,6 +95,12 @@ module InterruptRandomSpec
       @stop = false
       @condition_waits = condition_waits
       @ops = WEIGHTS.flat_map { |op, w| condition_waits || !CONDITION_WAITS.include?(op) ? [op] * w : [] }
+    end
+
+    # For error messages: where the thread is and the state of the shared objects.
+    def describe
+      "status=#{@thread.status.inspect} in #{@waiting_in.inspect}, #{@o.mutex.inspect}, #{@o.mon.inspect}, " \
+        "#{@o.sem.inspect}, cv #{@o.cv.inspect}, mcv #{@o.mcv.inspect}, at #{@thread.backtrace&.first(8)}"
     end
 
     def killable?
@@ -410,7 +415,7 @@ module InterruptRandomSpec
       if w.killable? && rng.rand < 0.05
         t.kill
         unless t.join(5)
-          stats.note(:errors, "#{w.name} still alive 5 s after Thread#kill")
+          stats.note(:errors, "#{w.name} still alive 5 s after Thread#kill: #{w.describe}")
           break
         end
         stats.kills += 1
@@ -454,7 +459,7 @@ module InterruptRandomSpec
     workers.each do |w|
       until w.thread.join(0.05)
         if now > limit
-          stats.note(:errors, "#{w.name} did not stop within 10 s (hung in #{w.waiting_in.inspect})")
+          stats.note(:errors, "#{w.name} did not stop within 10 s: #{w.describe}")
           w.thread.kill
           break
         end
