@@ -752,4 +752,69 @@ RSpec.describe "interrupting blocking calls at random (issue 3, point 2)", :stre
       expect(outcome).to eq("due interrupt")
     end
   end
+
+  # Open: a Thread#raise (or Timeout) that arrives just as a blocked wait succeeds, while the waiter waits to
+  # get the GVL back, comes out of the wait *after* the permit or lock was taken. Thread::Queue#pop and
+  # Thread::Mutex#lock, in the same race, raise without taking anything. (The randomized example does not
+  # see it: its interrupts are only let in by Thread.handle_interrupt(:on_blocking), at the wait.)
+  describe "open bugs" do
+    def now
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # Blocks a thread in `wait_call` (another process then releases what it waits for) and, holding the GVL
+    # meanwhile, raises into the waiter as soon as `taken` says it got it. Returns [where the exception came
+    # from (or :returned), what `held` says in the waiter afterwards].
+    def race(wait_call, taken, held)
+      waiter = Thread.new do
+        Thread.current.report_on_exception = false
+        wait_call.call
+        [:returned, held.call]
+      rescue RuntimeError => e
+        [e.backtrace_locations.first.label, held.call]
+      end
+      sleep 0.001 until waiter.status == "sleep"
+      limit = now + 5
+      nil until taken.call || now > limit # spinning holds the GVL: the waiter cannot return meanwhile
+      waiter.raise("interrupt")
+      waiter.value
+    end
+
+    it "Semaphore#wait: an interrupt that arrives as the permit is taken leaves the permit", timeout: 20 do
+      pending "the interrupt is raised out of #wait and the permit is gone"
+      outcomes = Array.new(3) do
+        sem = ProcessShared::Semaphore.new(0)
+        posted = ProcessShared::SharedArray.new(:int, 1)
+        poster = fork_child do
+          sleep 0.02
+          sem.post
+          posted[0] = 1
+        end
+        where, = race(-> { sem.wait }, -> { posted[0] == 1 && sem.value.zero? }, -> {})
+        wait_child(poster)
+        [where, sem.value]
+      end
+      expect(outcomes).to all(satisfy { |where, value| where == :returned || value == 1 })
+    end
+
+    it "Mutex#lock: an interrupt that arrives as the lock is taken does not leave it held", timeout: 20 do
+      pending "the interrupt is raised out of #lock with the lock held"
+      outcomes = Array.new(3) do
+        mutex = ProcessShared::Mutex.new
+        locked = ProcessShared::SharedArray.new(:int, 1)
+        holder = fork_child do
+          mutex.lock
+          locked[0] = 1
+          sleep 0.02
+          mutex.unlock
+        end
+        sleep 0.001 until locked[0] == 1
+        outcome = race(-> { mutex.lock }, -> { mutex.owner_pid == Process.pid },
+                       -> { mutex.owned?.tap { |held| mutex.unlock if held } })
+        wait_child(holder)
+        outcome
+      end
+      expect(outcomes).to all(satisfy { |where, held| where == :returned || !held })
+    end
+  end
 end
