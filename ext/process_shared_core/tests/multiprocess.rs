@@ -443,6 +443,29 @@ fn try_recover_takes_over_from_a_dead_process_only() {
     m.unlock(me()).unwrap();
 }
 
+/// A lock taken over from a dead process and given back unused (the taking call was interrupted) keeps
+/// telling the next acquirer, with the dead process's pid.
+#[test]
+fn a_taken_over_lock_given_back_unused_still_reports_the_dead_owner() {
+    let m: SharedBox<RawMutex> = SharedBox::new();
+    let pid = fork_child(|| assert!(m.try_lock(me())));
+    assert_eq!(wait_child(pid, LIMIT), 0); // exited holding it, reaped
+    assert_eq!(m.try_recover(me()), Some(pid as u32));
+    let other = Owner { thread: 7, ..me() };
+    assert_eq!(m.give_back_owner_died(other, pid as u32), Err(MutexError::NotOwner));
+    m.give_back_owner_died(me(), pid as u32).unwrap();
+    assert!(m.is_locked());
+    assert!(!m.is_owned_by(me()));
+    assert_eq!(m.owner_pid(), Some(pid as u32));
+    let child = fork_child(|| {
+        let out = m.lock(me(), Some(Deadline::after(Duration::from_secs(30)))).unwrap();
+        assert!(matches!(out, Wait::Done(Acquired::OwnerDied(p)) if p == pid as u32), "{out:?}");
+        m.unlock(me()).unwrap();
+    });
+    assert_eq!(wait_child(child, LIMIT), 0);
+    assert!(!m.is_locked());
+}
+
 /// The owning process marks a lock whose owning thread ended; any other acquirer takes it over at once.
 #[test]
 fn a_thread_that_ended_holding_the_lock_is_marked_by_its_process() {

@@ -59,15 +59,29 @@ fn call_without_gvl<F: FnOnce() -> R, R>(func: F) -> Option<std::thread::Result<
 /// Run one blocking step of a core slow path (it must take an absolute deadline, so it can simply be
 /// called again) with the GVL released, until it finishes or times out. Interrupts are handled between
 /// steps. `Ok(Some(v))`: done; `Ok(None)`: timed out; `Err`: a Ruby exception (interrupt) or OS error. In
-/// every `Err`/`None` case the step guarantees it changed nothing.
-pub fn wait<T>(ruby: &Ruby, mut step: impl FnMut() -> Wait<T>) -> Result<Option<T>, Error> {
+/// every `Err`/`None` case nothing was taken.
+///
+/// A step can succeed just as an interrupt arrives: the step takes the permit or lock without the GVL,
+/// the interrupt is queued while the thread waits to get the GVL back, and would come out of the very
+/// next Ruby instruction, over a result the caller can no longer give back. So after a success the due
+/// interrupts are run here, and if one raises, `undo` gives back what the step took before the exception
+/// propagates: as `Thread::Queue#pop` and `Thread::Mutex#lock` do, an interrupted wait takes nothing.
+pub fn wait<T>(ruby: &Ruby, mut step: impl FnMut() -> Wait<T>, undo: impl FnOnce(T)) -> Result<Option<T>, Error> {
     // Like Ruby's own blocking calls, deliver what is due at a blocking point first: an interrupt queued
     // under `Thread.handle_interrupt(... => :on_blocking)` (rb_thread_check_ints is the blocking check).
     ruby.thread_check_ints()?;
     loop {
         match call_without_gvl(&mut step) {
             None | Some(Ok(Wait::Interrupted)) => ruby.thread_check_ints()?,
-            Some(Ok(Wait::Done(v))) => return Ok(Some(v)),
+            Some(Ok(Wait::Done(v))) => {
+                return match ruby.thread_check_ints() {
+                    Ok(()) => Ok(Some(v)),
+                    Err(e) => {
+                        undo(v);
+                        Err(e)
+                    }
+                };
+            }
             Some(Ok(Wait::TimedOut)) => return Ok(None),
             Some(Ok(Wait::Failed(e))) => return Err(errors::errno(ruby, e, "futex wait")),
             Some(Err(_)) => return Err(errors::internal(ruby, "panic in a blocking wait")),

@@ -1,5 +1,7 @@
 //! `ProcessShared::ConditionVariable`: waits with a `ProcessShared::Mutex` or `ProcessShared::Monitor`.
 
+use std::cell::Cell;
+
 use magnus::{function, method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
 use process_shared_core::sync::RawCondvar;
 
@@ -94,8 +96,18 @@ impl ConditionVariable {
                 return Err(e);
             }
         }
-        let woke = nogvl::wait(ruby, || cv.wait_slow(ticket, deadline, true));
-        if woke.is_err() {
+        // Interrupted while asleep: unregister, passing on a wake-up owed to us. Interrupted just after
+        // taking a wake-up (and unregistering): pass it on to another waiter by signalling again.
+        let woken_then_interrupted = Cell::new(false);
+        let woke = nogvl::wait(
+            ruby,
+            || cv.wait_slow(ticket, deadline, true),
+            |()| {
+                woken_then_interrupted.set(true);
+                cv.signal();
+            },
+        );
+        if woke.is_err() && !woken_then_interrupted.get() {
             cv.abandon_wait();
         }
         woke.map(|r| r.is_some())

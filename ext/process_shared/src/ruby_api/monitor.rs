@@ -2,11 +2,11 @@
 //! aliases and `MonitorMixin` are Ruby sugar in `lib/process_shared/monitor.rb`.
 
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
-use process_shared_core::sync::{Acquired, MonitorError, RawMonitor};
+use process_shared_core::sync::{Acquired, MonitorError, Owner, RawMonitor};
 
-use super::errors;
 use super::shared::{self, Primitive, Shared};
 use super::threads::{self, me};
+use super::{errors, mutex};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Monitor", free_immediately, size)]
@@ -36,7 +36,8 @@ impl Monitor {
             entered(raw);
             return Ok(Acquired::Clean);
         }
-        let acquired = nogvl::wait(ruby, || raw.enter_slow(me, None, true))?.unwrap_or(Acquired::Clean);
+        let acquired =
+            nogvl::wait(ruby, || raw.enter_slow(me, None, true), |a| give_back(raw, me, a))?.unwrap_or(Acquired::Clean);
         entered(raw);
         Ok(acquired)
     }
@@ -69,7 +70,7 @@ impl Monitor {
         let acquired = match timeout {
             Some(t) if !t.is_zero() => {
                 let deadline = args::deadline(Some(t));
-                nogvl::wait(ruby, || raw.enter_slow(me, deadline, true))?
+                nogvl::wait(ruby, || raw.enter_slow(me, deadline, true), |a| give_back(&raw, me, a))?
             }
             _ => None,
         };
@@ -132,6 +133,12 @@ fn leave(ruby: &Ruby, raw: &RawMonitor) -> Result<(), Error> {
         threads::release(raw.mutex());
     }
     Ok(())
+}
+
+/// Leave a monitor entered by a wait that is then interrupted (see [`mutex::give_back`]).
+fn give_back(raw: &RawMonitor, me: Owner, acquired: Acquired) {
+    raw.restore(0);
+    mutex::give_back(raw.mutex(), me, acquired);
 }
 
 impl Drop for Monitor {

@@ -1,7 +1,7 @@
 //! `ProcessShared::Mutex`: a non-re-entrant lock owned by (process, Ruby thread).
 
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
-use process_shared_core::sync::{Acquired, RawMutex};
+use process_shared_core::sync::{Acquired, Owner, RawMutex};
 
 use super::errors;
 use super::shared::{self, Primitive, Shared};
@@ -30,7 +30,7 @@ impl Mutex {
         if raw.is_owned_by(me) {
             return Err(errors::process(ruby, "deadlock; lock already owned by this thread"));
         }
-        Ok(nogvl::wait(ruby, || raw.lock_slow(me, None, true))?.unwrap_or(Acquired::Clean))
+        Ok(nogvl::wait(ruby, || raw.lock_slow(me, None, true), |a| give_back(raw, me, a))?.unwrap_or(Acquired::Clean))
     }
 
     /// Take the lock back after a condition wait, even if the thread is interrupted meanwhile (as
@@ -84,7 +84,7 @@ impl Mutex {
         let acquired = match timeout {
             Some(t) if !t.is_zero() && !raw.is_owned_by(me) => {
                 let deadline = args::deadline(Some(t));
-                nogvl::wait(ruby, || raw.lock_slow(me, deadline, true))?
+                nogvl::wait(ruby, || raw.lock_slow(me, deadline, true), |a| give_back(&raw, me, a))?
             }
             _ => None,
         };
@@ -123,6 +123,19 @@ impl Mutex {
 
     fn owner_pid(ruby: &Ruby, rb_self: &Mutex) -> Result<Option<u32>, Error> {
         Ok(rb_self.sh.get(ruby)?.owner_pid())
+    }
+}
+
+/// Release a lock taken by a wait that is then interrupted. One taken over from a dead owner is left
+/// marked `OWNER_DIED`, so the next acquirer still learns that the data may be half-updated.
+pub(crate) fn give_back(raw: &RawMutex, me: Owner, acquired: Acquired) {
+    match acquired {
+        Acquired::Clean => {
+            let _ = raw.unlock(me);
+        }
+        Acquired::OwnerDied(pid) => {
+            let _ = raw.give_back_owner_died(me, pid);
+        }
     }
 }
 

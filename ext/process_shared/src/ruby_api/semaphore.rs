@@ -39,7 +39,7 @@ impl Semaphore {
         if raw.try_wait() {
             return Ok(());
         }
-        nogvl::wait(ruby, || raw.wait_slow(None, true))?;
+        nogvl::wait(ruby, || raw.wait_slow(None, true), |()| give_back(raw))?;
         Ok(())
     }
 
@@ -73,7 +73,7 @@ impl Semaphore {
             None => Err(errors::errno(ruby, libc::EAGAIN, "sem_trywait: value is 0")),
             Some(t) => {
                 let deadline = args::deadline(Some(t));
-                match nogvl::wait(ruby, || raw.wait_slow(deadline, true))? {
+                match nogvl::wait(ruby, || raw.wait_slow(deadline, true), |()| give_back(&raw))? {
                     Some(()) => Ok(()),
                     None => Err(errors::errno(ruby, libc::ETIMEDOUT, "sem_timedwait: timed out")),
                 }
@@ -100,6 +100,12 @@ impl Semaphore {
     fn waiters(ruby: &Ruby, rb_self: &Semaphore) -> Result<u32, Error> {
         Ok(rb_self.sh.get(ruby)?.waiters())
     }
+}
+
+/// Return a permit taken by a wait that is then interrupted. It cannot be at the maximum unless another
+/// process posted more than it took meanwhile; the permit is then one too many and is dropped.
+fn give_back(raw: &RawSemaphore) {
+    let _ = raw.post();
 }
 
 impl Primitive for Semaphore {

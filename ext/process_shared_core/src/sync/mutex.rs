@@ -16,7 +16,7 @@
 //! | `0`                   | unlocked                                                        |
 //! | `pid`                 | locked by a thread of process `pid`; nobody is asleep on it      |
 //! | `pid \| WAITERS`      | locked; someone may be asleep on it, so `unlock` must wake one   |
-//! | `pid \| OWNER_DIED ...` | its owner, a thread of process `pid`, ended holding it (marked by that process): the next acquirer takes it over at once |
+//! | `pid \| OWNER_DIED ...` | its owner, a thread of process `pid`, died holding it (marked by that process, or by a taker that gave it back unused): the next acquirer takes it over at once |
 //!
 //! The owner's pid is in the word itself, set by the same CAS that takes the lock, so a holder that dies at
 //! any instant (even between the CAS and writing `owner_thread`) is identifiable from the word alone.
@@ -202,6 +202,24 @@ impl RawMutex {
             self.wake_one();
         }
         true
+    }
+
+    /// Give back a lock that `me` took over from the dead process `dead` (an [`Acquired::OwnerDied`]) before
+    /// using it, e.g. because the taking call was interrupted: it is left marked `OWNER_DIED` with `dead`'s
+    /// pid, so the next acquirer takes it over and learns what the taker would have.
+    pub fn give_back_owner_died(&self, me: Owner, dead: u32) -> Result<(), MutexError> {
+        if !self.is_owned_by(me) {
+            return Err(MutexError::NotOwner);
+        }
+        // Relaxed: as in `unlock`, published by the release below.
+        self.owner_thread.store(0, Ordering::Relaxed);
+        self.owner_start.store(0, Ordering::Relaxed);
+        // Release: whoever takes it over next (Acquire CAS) sees the state as we found it.
+        let old = self.state.swap((dead & PID_MASK) | OWNER_DIED | WAITERS, Ordering::Release);
+        if old & WAITERS != 0 {
+            self.wake_one();
+        }
+        Ok(())
     }
 
     /// Release the lock held by `me`, waking one sleeper if there may be any.
