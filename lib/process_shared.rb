@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 
-# Cross-process concurrency primitives: shared memory, semaphores, mutexes, condition variables and monitors
-# that live in shared memory, work across +fork+, and release the GVL while they wait.
+# Cross-process concurrency primitives: shared memory, semaphores, mutexes, condition variables, monitors,
+# atomic integers and counters that live in shared memory, work across +fork+, and release the GVL while
+# they wait.
 #
 # Every object is created in an anonymous shared mapping, so it is shared with the children forked after it
 # was created. See the README for examples.
@@ -13,10 +14,13 @@ require "process_shared/errors"
 require "process_shared/process_shared" # the native extension
 require "process_shared/openable"
 require "process_shared/sleep"
+require "process_shared/capped_enumerable"
 require "process_shared/shared_memory"
 require "process_shared/semaphore"
 require "process_shared/mutex"
 require "process_shared/monitor"
 require "process_shared/monitor_mixin"
 require "process_shared/condition_variable"
+require "process_shared/atomic_integer"
+require "process_shared/counters"
 require "process_shared/fork"

@@ -3,11 +3,11 @@
 # A fuzz test of the Ruby API. A child process (a fresh Ruby, spawned: a crash shows as a signal) makes
 # FUZZ_CALLS random calls (default 100_000) of random public methods on a pool of objects of every class
 # (SharedMemory, SharedArray of every type, Semaphore, BinarySemaphore, Mutex, Monitor, ConditionVariable,
-# Monitor#new_cond conditions, Semaphore#to_mtx facades, MonitorMixin objects), with 0-4 random arguments drawn
-# from a nasty pool (bignums, NaN, infinities, Complex, garbage strings, other pool objects, BasicObjects,
-# objects whose to_f/to_str/to_ary/to_int/address/marshal_dump raise, throw or close things), random blocks
-# (that return, raise, throw, break, close the receiver or make more calls), random closing, and random or
-# crafted garbage written into shared memory and read back as objects. It checks that:
+# Monitor#new_cond conditions, Semaphore#to_mtx facades, MonitorMixin objects, AtomicInteger, Counters), with
+# 0-4 random arguments drawn from a nasty pool (bignums, NaN, infinities, Complex, garbage strings, other pool
+# objects, BasicObjects, objects whose to_f/to_str/to_ary/to_int/address/marshal_dump raise, throw or close
+# things), random blocks (that return, raise, throw, break, close the receiver or make more calls), random
+# closing, and random or crafted garbage written into shared memory and read back as objects. It checks that:
 # - every call returns or raises a StandardError (counted by class): anything else, or a crash, fails;
 # - a call that raised left its receiver as it was (bytes, semaphore value, lock state, monitor count);
 # - a call on a closed object did not return (except close, closed?, inspect, size and the like);
@@ -189,7 +189,7 @@ module ProcessSharedFuzz
     # The pool
     # ---------------------------------------------------------------------------------------------------
 
-    KINDS = %i[mem typed_mem ary sem bsem mutex monitor cv cond facade mixin mixed].freeze
+    KINDS = %i[mem typed_mem ary sem bsem mutex monitor cv cond facade mixin mixed atomic counters].freeze
 
     def fill_pool
       KINDS.each { |k| 3.times { @pool << make(k) } }
@@ -210,6 +210,8 @@ module ProcessSharedFuzz
         (pool_of(PS::Semaphore).reject(&:closed?).sample(random: @rng) || PS::BinarySemaphore.new).to_mtx
       when :mixin then Object.new.extend(PS::MonitorMixin)
       when :mixed then Mixed.new
+      when :atomic then PS::AtomicInteger.new(pick([0, 1, -1, 2**63 - 1, -2**63]))
+      when :counters then PS::Counters.new(pick([0, 1, 2, 3, 65]))
       end
     end
 
@@ -401,7 +403,13 @@ module ProcessSharedFuzz
     def plausible(recv, meth, index)
       size = recv.respond_to?(:size) && recv.is_a?(PS::SharedMemory) ? recv.size : 16
       case meth
-      when "[]", "[]=" then index.zero? ? @rng.rand(-20..20) : plausible_value(recv.type)
+      when "[]", "[]=", "incr", "decr"
+        if index.zero? then @rng.rand(-20..20)
+        else
+          plausible_value(recv.respond_to?(:type) ? recv.type : :int64)
+        end
+      when "increment", "decrement", "value=", "compare_and_set", "get_and_set", "set", "up", "down"
+        plausible_value(:int64)
       when ACCESSOR
         type = Regexp.last_match(2).to_sym
         op = Regexp.last_match(1)
@@ -531,7 +539,8 @@ module ProcessSharedFuzz
 
     def class_call
       klass = pick([PS::SharedMemory, PS::SharedArray, PS::Semaphore, PS::BinarySemaphore, PS::Mutex, PS::Monitor,
-                    PS::ConditionVariable, PS::SemaphoreMutex, PS::Monitor::ConditionVariable])
+                    PS::ConditionVariable, PS::SemaphoreMutex, PS::Monitor::ConditionVariable, PS::AtomicInteger,
+                    PS::Counters])
       meth = klass.respond_to?(:open) && chance(0.3) ? :open : :new
       args = Array.new(@rng.rand(0..3)) do
         chance(0.5) ? pick(SIZES) : nasty(nil)
@@ -722,6 +731,8 @@ module ProcessSharedFuzz
       when PS::Monitor then [obj.mon_locked?, obj.mon_count]
       when PS::Monitor::ConditionVariable then obj.instance_variable_get(:@monitor).then { |m| state(m) }
       when PS::MonitorMixin then state(obj.instance_variable_get(:@mon_data))
+      when PS::AtomicInteger then obj.value
+      when PS::Counters then obj.to_a
       end
     rescue PS::ClosedError
       nil
@@ -849,7 +860,8 @@ RSpec.describe "Ruby API fuzz", timeout: false do
     counts.sort_by { |k, v| [-v, k.to_s] }.map { |k, v| "#{k}: #{v}" }.join(", ")
   end
 
-  it "survives random calls with random arguments, closed objects and garbage in shared memory" do
+  it "survives random calls with random arguments, closed objects and garbage in shared memory",
+     lifecycle: false do # it has its own GC.stress phase
     seed = Integer(ENV.fetch("FUZZ_SEED") { Random.new_seed % 1_000_000_000 })
     calls = Integer(ENV.fetch("FUZZ_CALLS", 100_000))
     stress_calls = Integer(ENV.fetch("FUZZ_STRESS_CALLS", 300))

@@ -109,6 +109,9 @@ module ForkHelpers
   end
 end
 
+# What makes an example an object-lifecycle example (see `define_derived_metadata` below).
+LIFECYCLE_EXAMPLES = /\bclos(e|es|ed|ing)\b|ClosedError|finaliz|\.open\b|\bGC\b|dropped|lifecycle/
+
 RSpec.configure do |config|
   config.include ForkHelpers
   config.disable_monkey_patching!
@@ -125,5 +128,24 @@ RSpec.configure do |config|
     limit ? Timeout.timeout(limit) { example.run } : example.run
   ensure
     reap_leftovers
+  end
+
+  # The object-lifecycle examples (close, closed objects, .open, finalizers, GC, objects dropped in a child)
+  # are tagged :lifecycle by their descriptions, so new ones are included without remembering a tag.
+  # `rake gc_stress` (and bin/test) runs them with GC.stress on: a GC at every allocation, to catch an
+  # object freed or moved while native code still uses it.
+  config.define_derived_metadata do |meta|
+    meta[:lifecycle] = true if !meta.key?(:lifecycle) && meta[:full_description].to_s.match?(LIFECYCLE_EXAMPLES)
+  end
+  if (stress = ENV.fetch("PROCESS_SHARED_GC_STRESS", nil))
+    # "full": a full GC at every allocation; otherwise a minor GC (GC.stress flag 0x01), which is what
+    # catches a young object freed under native code, at a cost RSpec's own allocations can afford.
+    flag = stress == "full" ? true : 0x01
+    config.around(:each) do |example|
+      GC.stress = flag
+      example.run
+    ensure
+      GC.stress = false
+    end
   end
 end

@@ -149,20 +149,7 @@ module ProcessShared
   # +to_a+, +length+ (elements; +size+ stays the size in bytes, as for {SharedMemory}). It is +Enumerable+,
   # and still has every {SharedMemory} accessor.
   class SharedArray < SharedMemory
-    include Enumerable
-
-    # Enumerable's <tt>first(n)</tt>, <tt>take(n)</tt>, <tt>min(n)</tt>, <tt>max(n)</tt>, <tt>min_by(n)</tt>,
-    # <tt>max_by(n)</tt>, <tt>each_slice(n)</tt> and <tt>each_cons(n)</tt> allocate room for +n+ elements
-    # before iterating (Ruby 3.1): a huge +n+ would raise NoMemoryError, or take gigabytes. An +n+ beyond
-    # the length is capped (to <tt>length + 1</tt>), which gives the same results. Closed, they raise ClosedError.
-    %i[first take min max min_by max_by each_slice each_cons].each do |name|
-      define_method(name) do |*args, &block|
-        check_open # also for n = 0, which would not touch the elements
-        n = args.first
-        args[0] = length + 1 if args.size == 1 && n.is_a?(Integer) && n > length + 1
-        super(*args, &block)
-      end
-    end
+    include CappedEnumerable
 
     # Yields each element in order; an Enumerator without a block.
     # @return [self]

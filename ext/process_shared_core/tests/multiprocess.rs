@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{fork_child, hammer, me, wait_child, SharedBox};
-use process_shared_core::sync::{Acquired, MutexError, Owner, RawCondvar, RawMonitor, RawMutex, RawSemaphore, Wait};
+use process_shared_core::sync::{
+    Acquired, MutexError, Owner, RawAtomicInt, RawCondvar, RawCounter, RawMonitor, RawMutex, RawSemaphore, Wait,
+};
 use process_shared_core::sys::Deadline;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -490,4 +492,53 @@ fn a_thread_that_ended_holding_the_lock_is_marked_by_its_process() {
     assert!(m.mark_owner_died(ended));
     assert_eq!(m.try_recover(me()), Some(me().pid));
     m.unlock(me()).unwrap();
+}
+
+#[test]
+fn atomic_int_counts_exactly_across_processes() {
+    let a: SharedBox<RawAtomicInt> = SharedBox::new();
+    let per = 50_000;
+    hammer(4, LIMIT, |i| {
+        for _ in 0..per {
+            if i % 2 == 0 {
+                a.add(3);
+            } else {
+                a.sub(1);
+            }
+        }
+    });
+    assert_eq!(a.get(), 2 * per * 3 - 2 * per);
+}
+
+/// `update`'s retry loop: every process applies its function exactly once per round, none is lost.
+#[test]
+fn atomic_int_compare_and_set_loops_lose_no_update() {
+    let a: SharedBox<RawAtomicInt> = SharedBox::new();
+    let per = 20_000;
+    hammer(4, LIMIT, |_| {
+        for _ in 0..per {
+            loop {
+                let old = a.get();
+                if a.compare_and_set(old, old + 2) {
+                    break;
+                }
+            }
+        }
+    });
+    assert_eq!(a.get(), 4 * per * 2);
+}
+
+#[test]
+fn counters_are_independent_across_processes() {
+    let c: SharedBox<[RawCounter; 4]> = SharedBox::new();
+    let per = 30_000;
+    hammer(4, LIMIT, |i| {
+        for _ in 0..per {
+            c[i].add(1);
+            c[3 - i].sub(2);
+        }
+    });
+    for counter in c.iter() {
+        assert_eq!(counter.get(), per - 2 * per);
+    }
 }

@@ -86,3 +86,31 @@ pub fn arity(ruby: &Ruby, argv: &[Value], min: usize, max: usize) -> Result<(), 
         format!("wrong number of arguments (given {}, expected {expected})", argv.len()),
     ))
 }
+
+/// An Integer argument that fits C's `int64_t`: `TypeError` if it is not an Integer, `RangeError` if it
+/// does not fit.
+pub fn int64(ruby: &Ruby, v: Value, what: &str) -> Result<i64, Error> {
+    let i = Integer::from_value(v).ok_or_else(|| {
+        Error::new(ruby.exception_type_error(), format!("{what} must be an Integer, got {}", class_name(v)))
+    })?;
+    i.to_i64().map_err(|_| {
+        Error::new(ruby.exception_range_error(), format!("{what} {} is outside the signed 64-bit range", v.inspect()))
+    })
+}
+
+/// An index into `len` elements, negative counting from the end as for `Array#[]`: `TypeError` if it is not
+/// an Integer, `IndexError` (naming `what`) outside `-len...len`.
+pub fn index(ruby: &Ruby, v: Value, len: usize, what: &str) -> Result<usize, Error> {
+    let i = Integer::from_value(v).ok_or_else(|| {
+        Error::new(ruby.exception_type_error(), format!("index must be an Integer, got {}", class_name(v)))
+    })?;
+    let n = len as i64;
+    match i.to_i64() {
+        Ok(j) if (0..n).contains(&j) => Ok(j as usize),
+        Ok(j) if (-n..0).contains(&j) => Ok((j + n) as usize),
+        _ => Err(Error::new(
+            ruby.exception_index_error(),
+            format!("index {} outside of {what} bounds: {}...{n}", v.inspect(), -n),
+        )),
+    }
+}

@@ -2,7 +2,9 @@
 
 use magnus::{function, prelude::*, Error, Ruby};
 
+pub mod atomic_integer;
 pub mod condition_variable;
+pub mod counters;
 pub mod errors;
 pub mod monitor;
 pub mod mutex;
@@ -19,6 +21,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     mutex::init(ruby, m)?;
     monitor::init(ruby, m)?;
     condition_variable::init(ruby, m)?;
+    atomic_integer::init(ruby, m)?;
+    counters::init(ruby, m)?;
     // Resolve each wrapped class now: magnus looks a class up lazily (running Ruby code) on its first use,
     // which, if that came during a call with an interrupt due, would see the interrupt as a failed lookup.
     use magnus::TypedData;
@@ -28,6 +32,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         semaphore::Semaphore::class(ruby),
         condition_variable::ConditionVariable::class(ruby),
         shared_memory::SharedMemory::class(ruby),
+        atomic_integer::AtomicInteger::class(ruby),
+        counters::Counters::class(ruby),
     );
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
     m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;

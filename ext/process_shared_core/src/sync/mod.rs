@@ -6,11 +6,13 @@
 //! [`SLICE`]), so that even a wake-up lost to a waiter killed between being woken and running is
 //! recovered from by the others.
 
+mod atomic;
 mod condvar;
 mod monitor;
 mod mutex;
 mod semaphore;
 
+pub use atomic::{RawAtomicInt, RawCounter};
 pub use condvar::RawCondvar;
 pub use monitor::{MonitorError, RawMonitor};
 pub use mutex::{Acquired, MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};

@@ -1,0 +1,88 @@
+//! `ProcessShared::AtomicInteger`: a lock-free signed 64-bit integer. `update { }`, `up`/`down` and the
+//! other aliases are Ruby sugar in `lib/process_shared/atomic_integer.rb`.
+
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use process_shared_core::sync::RawAtomicInt;
+
+use super::shared::{self, Primitive, Shared};
+use crate::helpers::args;
+
+#[magnus::wrap(class = "ProcessShared::AtomicInteger", free_immediately, size)]
+pub struct AtomicInteger {
+    sh: Shared<RawAtomicInt>,
+}
+
+impl AtomicInteger {
+    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<AtomicInteger>, Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        let initial = match argv.first() {
+            None => 0,
+            Some(&v) => args::int64(ruby, v, "initial value")?,
+        };
+        let a = AtomicInteger { sh: Shared::new(ruby, "ProcessShared::AtomicInteger")? };
+        a.sh.get(ruby)?.set(initial);
+        Ok(ruby.obj_wrap_as(a, class))
+    }
+
+    /// The optional `delta` argument of `increment`/`decrement` (default 1).
+    fn delta(ruby: &Ruby, argv: &[Value]) -> Result<i64, Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        argv.first().map_or(Ok(1), |&v| args::int64(ruby, v, "delta"))
+    }
+
+    fn value(ruby: &Ruby, rb_self: &Self) -> Result<i64, Error> {
+        Ok(rb_self.sh.get(ruby)?.get())
+    }
+
+    fn set_value(ruby: &Ruby, rb_self: &Self, v: Value) -> Result<Value, Error> {
+        let n = args::int64(ruby, v, "value")?;
+        rb_self.sh.get(ruby)?.set(n);
+        Ok(v)
+    }
+
+    fn increment(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<i64, Error> {
+        let d = Self::delta(ruby, argv)?;
+        Ok(rb_self.sh.get(ruby)?.add(d))
+    }
+
+    fn decrement(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<i64, Error> {
+        let d = Self::delta(ruby, argv)?;
+        Ok(rb_self.sh.get(ruby)?.sub(d))
+    }
+
+    fn compare_and_set(ruby: &Ruby, rb_self: &Self, expected: Value, new: Value) -> Result<bool, Error> {
+        let expected = args::int64(ruby, expected, "expected value")?;
+        let new = args::int64(ruby, new, "new value")?;
+        Ok(rb_self.sh.get(ruby)?.compare_and_set(expected, new))
+    }
+
+    fn get_and_set(ruby: &Ruby, rb_self: &Self, new: Value) -> Result<i64, Error> {
+        let new = args::int64(ruby, new, "new value")?;
+        Ok(rb_self.sh.get(ruby)?.swap(new))
+    }
+}
+
+impl Primitive for AtomicInteger {
+    type Raw = RawAtomicInt;
+
+    fn shared(&self) -> &Shared<RawAtomicInt> {
+        &self.sh
+    }
+
+    fn describe(raw: &RawAtomicInt) -> String {
+        format!("value={}", raw.get())
+    }
+}
+
+pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
+    let c = m.define_class("AtomicInteger", ruby.class_object())?;
+    c.define_singleton_method("new", method!(AtomicInteger::new, -1))?;
+    c.define_method("value", method!(AtomicInteger::value, 0))?;
+    c.define_method("value=", method!(AtomicInteger::set_value, 1))?;
+    c.define_method("increment", method!(AtomicInteger::increment, -1))?;
+    c.define_method("decrement", method!(AtomicInteger::decrement, -1))?;
+    c.define_method("compare_and_set", method!(AtomicInteger::compare_and_set, 2))?;
+    c.define_method("get_and_set", method!(AtomicInteger::get_and_set, 1))?;
+    shared::define_lifecycle!(c, AtomicInteger);
+    Ok(())
+}
