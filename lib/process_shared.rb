@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 # Cross-process concurrency primitives: shared memory, semaphores, mutexes, condition variables, monitors,
-# atomic integers and counters that live in shared memory, work across +fork+, and release the GVL while
-# they wait.
+# atomic integers, counters, events, latches and barriers that live in shared memory, work across +fork+,
+# and release the GVL while they wait.
 #
 # Every object is created in an anonymous shared mapping, so it is shared with the children forked after it
 # was created. See the README for examples.
@@ -23,4 +23,7 @@ require "process_shared/monitor_mixin"
 require "process_shared/condition_variable"
 require "process_shared/atomic_integer"
 require "process_shared/counters"
+require "process_shared/event"
+require "process_shared/count_down_latch"
+require "process_shared/barrier"
 require "process_shared/fork"

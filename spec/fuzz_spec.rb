@@ -3,11 +3,12 @@
 # A fuzz test of the Ruby API. A child process (a fresh Ruby, spawned: a crash shows as a signal) makes
 # FUZZ_CALLS random calls (default 100_000) of random public methods on a pool of objects of every class
 # (SharedMemory, SharedArray of every type, Semaphore, BinarySemaphore, Mutex, Monitor, ConditionVariable,
-# Monitor#new_cond conditions, Semaphore#to_mtx facades, MonitorMixin objects, AtomicInteger, Counters), with
-# 0-4 random arguments drawn from a nasty pool (bignums, NaN, infinities, Complex, garbage strings, other pool
-# objects, BasicObjects, objects whose to_f/to_str/to_ary/to_int/address/marshal_dump raise, throw or close
-# things), random blocks (that return, raise, throw, break, close the receiver or make more calls), random
-# closing, and random or crafted garbage written into shared memory and read back as objects. It checks that:
+# Monitor#new_cond conditions, Semaphore#to_mtx facades, MonitorMixin objects, AtomicInteger, Counters, Event,
+# CountDownLatch, Barrier), with 0-4 random arguments drawn from a nasty pool (bignums, NaN, infinities,
+# Complex, garbage strings, other pool objects, BasicObjects, objects whose to_f/to_str/to_ary/to_int/address/
+# marshal_dump raise, throw or close things), random blocks (that return, raise, throw, break, close the
+# receiver or make more calls), random closing, and random or crafted garbage written into shared memory and
+# read back as objects. It checks that:
 # - every call returns or raises a StandardError (counted by class): anything else, or a crash, fails;
 # - a call that raised left its receiver as it was (bytes, semaphore value, lock state, monitor count);
 # - a call on a closed object did not return (except close, closed?, inspect, size and the like);
@@ -189,7 +190,8 @@ module ProcessSharedFuzz
     # The pool
     # ---------------------------------------------------------------------------------------------------
 
-    KINDS = %i[mem typed_mem ary sem bsem mutex monitor cv cond facade mixin mixed atomic counters].freeze
+    KINDS = %i[mem typed_mem ary sem bsem mutex monitor cv cond facade mixin mixed atomic counters event latch
+               barrier].freeze
 
     def fill_pool
       KINDS.each { |k| 3.times { @pool << make(k) } }
@@ -212,6 +214,9 @@ module ProcessSharedFuzz
       when :mixed then Mixed.new
       when :atomic then PS::AtomicInteger.new(pick([0, 1, -1, 2**63 - 1, -2**63]))
       when :counters then PS::Counters.new(pick([0, 1, 2, 3, 65]))
+      when :event then PS::Event.new
+      when :latch then PS::CountDownLatch.new(@rng.rand(0..2))
+      when :barrier then PS::Barrier.new(@rng.rand(1..3))
       end
     end
 
@@ -463,7 +468,7 @@ module ProcessSharedFuzz
       when "wait"
         case recv
         when PS::ConditionVariable then 1
-        when PS::Monitor::ConditionVariable then 0
+        when PS::Monitor::ConditionVariable, PS::Event, PS::CountDownLatch, PS::Barrier then 0
         end
       when "wait_for_cond" then 1 if recv.is_a?(PS::Monitor)
       end
@@ -540,7 +545,7 @@ module ProcessSharedFuzz
     def class_call
       klass = pick([PS::SharedMemory, PS::SharedArray, PS::Semaphore, PS::BinarySemaphore, PS::Mutex, PS::Monitor,
                     PS::ConditionVariable, PS::SemaphoreMutex, PS::Monitor::ConditionVariable, PS::AtomicInteger,
-                    PS::Counters])
+                    PS::Counters, PS::Event, PS::CountDownLatch, PS::Barrier])
       meth = klass.respond_to?(:open) && chance(0.3) ? :open : :new
       args = Array.new(@rng.rand(0..3)) do
         chance(0.5) ? pick(SIZES) : nasty(nil)
@@ -733,6 +738,9 @@ module ProcessSharedFuzz
       when PS::MonitorMixin then state(obj.instance_variable_get(:@mon_data))
       when PS::AtomicInteger then obj.value
       when PS::Counters then obj.to_a
+      when PS::Event then obj.set?
+      when PS::CountDownLatch then obj.count
+      when PS::Barrier then [obj.number_waiting, obj.broken?]
       end
     rescue PS::ClosedError
       nil
@@ -761,6 +769,7 @@ module ProcessSharedFuzz
 
       bad = case obj
             when PS::Semaphore, PS::ConditionVariable then "waiters=#{obj.waiters}" unless obj.waiters.zero?
+            when PS::Barrier then "waiting=#{obj.number_waiting}" unless obj.number_waiting.zero?
             when PS::Mutex then "locked but not owned" if obj.locked? && !obj.owned?
             when PS::Monitor then "locked but not owned" if obj.mon_locked? && !obj.mon_owned?
             when PS::Monitor::ConditionVariable then return check_always(obj.instance_variable_get(:@cond))

@@ -64,6 +64,19 @@ RSpec.describe "interrupting blocking calls" do
       mon = ProcessShared::Monitor.new
       cond = mon.new_cond
       [-> { mon.synchronize { cond.wait_until { false } } }, -> { !mon.mon_locked? }]
+    },
+    "Event#wait" => lambda {
+      e = ProcessShared::Event.new
+      [-> { e.wait }, -> { !e.set? && e.wait(0) == false }]
+    },
+    "CountDownLatch#wait(timeout)" => lambda {
+      l = ProcessShared::CountDownLatch.new(1)
+      [-> { l.wait(60) }, -> { l.count == 1 }]
+    },
+    "Barrier#wait" => lambda {
+      b = ProcessShared::Barrier.new(2)
+      # The interrupted arrival was withdrawn: one more arrival does not trip it, and it is not broken.
+      [-> { b.wait }, -> { b.number_waiting.zero? && !b.broken? && Thread.new { b.wait(0.05) }.value == false }]
     }
   }
 

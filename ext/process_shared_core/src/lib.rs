@@ -3,7 +3,8 @@
 //!
 //! Layers, dependencies pointing down:
 //! - [`sys`]: the only module that makes syscalls or touches libc (mappings, futexes, clocks, pids).
-//! - [`sync`]: the primitives (mutex, semaphore, condition variable, monitor, shared integers) over [`sys`].
+//! - [`sync`]: the primitives (mutex, semaphore, condition variable, monitor, shared integers, event, latch,
+//!   barrier) over [`sys`].
 //! - [`arena`]: 64-byte shared slots for the primitives, carved out of shared chunks.
 //!
 //! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow

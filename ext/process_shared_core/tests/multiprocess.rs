@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{fork_child, hammer, me, wait_child, SharedBox};
 use process_shared_core::sync::{
-    Acquired, MutexError, Owner, RawAtomicInt, RawCondvar, RawCounter, RawMonitor, RawMutex, RawSemaphore, Wait,
+    Acquired, MutexError, Owner, RawAtomicInt, RawBarrier, RawCondvar, RawCounter, RawEvent, RawLatch, RawMonitor,
+    RawMutex, RawSemaphore, Wait,
 };
 use process_shared_core::sys::Deadline;
 
@@ -541,4 +542,84 @@ fn counters_are_independent_across_processes() {
     for counter in c.iter() {
         assert_eq!(counter.get(), per - 2 * per);
     }
+}
+
+#[test]
+fn event_releases_every_waiting_process() {
+    let e: SharedBox<RawEvent> = SharedBox::new();
+    let ready: SharedBox<AtomicU32> = SharedBox::new();
+    let pids: Vec<_> = (0..3)
+        .map(|_| {
+            fork_child(|| {
+                let t = e.ticket();
+                ready.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(e.wait_slow(t, Some(Deadline::after(Duration::from_secs(30))), false), Wait::Done(()));
+            })
+        })
+        .collect();
+    while ready.load(Ordering::SeqCst) < 3 {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(20)); // let them fall asleep (not needed for correctness)
+                                                   // A set immediately undone still releases those who were waiting.
+    assert!(e.set());
+    assert!(e.reset());
+    for pid in pids {
+        assert_eq!(wait_child(pid, LIMIT), 0);
+    }
+    assert!(!e.is_set());
+}
+
+#[test]
+fn latch_opens_when_every_process_counted_down() {
+    let l: SharedBox<RawLatch> = SharedBox::new();
+    let done: SharedBox<AtomicU32> = SharedBox::new();
+    l.init(4);
+    let waiter = fork_child(|| {
+        assert_eq!(l.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
+        assert_eq!(done.load(Ordering::SeqCst), 4); // every count-downer's write is visible
+    });
+    hammer(4, LIMIT, |_| {
+        done.fetch_add(1, Ordering::SeqCst);
+        l.count_down();
+    });
+    assert_eq!(wait_child(waiter, LIMIT), 0);
+    assert_eq!(l.count(), 0);
+}
+
+/// Rounds of a 4-process barrier: nobody leaves a round before everyone entered it.
+#[test]
+fn barrier_keeps_processes_in_step() {
+    let b: SharedBox<RawBarrier> = SharedBox::new();
+    let entered: SharedBox<[AtomicU32; 4]> = SharedBox::new();
+    b.init(4);
+    let rounds = 300;
+    hammer(4, LIMIT, |i| {
+        for round in 1..=rounds {
+            entered[i].store(round, Ordering::SeqCst);
+            assert_eq!(b.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(true));
+            for e in entered.iter() {
+                assert!(e.load(Ordering::SeqCst) >= round, "left round {round} early");
+            }
+        }
+    });
+    assert_eq!(b.waiting(), 0);
+    assert!(!b.is_broken());
+}
+
+#[test]
+fn a_barrier_timeout_releases_the_others_with_false() {
+    let b: SharedBox<RawBarrier> = SharedBox::new();
+    b.init(3);
+    let waiter = fork_child(|| assert_eq!(b.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(false)));
+    while b.waiting() < 1 {
+        std::thread::yield_now();
+    }
+    let t = Instant::now();
+    assert_eq!(b.wait(Some(Deadline::after(Duration::from_millis(50)))), Wait::TimedOut);
+    assert_eq!(wait_child(waiter, LIMIT), 0);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(b.is_broken());
+    b.reset();
+    assert!(!b.is_broken());
 }

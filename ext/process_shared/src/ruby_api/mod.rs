@@ -3,9 +3,12 @@
 use magnus::{function, prelude::*, Error, Ruby};
 
 pub mod atomic_integer;
+pub mod barrier;
 pub mod condition_variable;
+pub mod count_down_latch;
 pub mod counters;
 pub mod errors;
+pub mod event;
 pub mod monitor;
 pub mod mutex;
 pub mod semaphore;
@@ -23,6 +26,9 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     condition_variable::init(ruby, m)?;
     atomic_integer::init(ruby, m)?;
     counters::init(ruby, m)?;
+    event::init(ruby, m)?;
+    count_down_latch::init(ruby, m)?;
+    barrier::init(ruby, m)?;
     // Resolve each wrapped class now: magnus looks a class up lazily (running Ruby code) on its first use,
     // which, if that came during a call with an interrupt due, would see the interrupt as a failed lookup.
     use magnus::TypedData;
@@ -34,6 +40,9 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         shared_memory::SharedMemory::class(ruby),
         atomic_integer::AtomicInteger::class(ruby),
         counters::Counters::class(ruby),
+        event::Event::class(ruby),
+        count_down_latch::CountDownLatch::class(ruby),
+        barrier::Barrier::class(ruby),
     );
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
     m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;

@@ -7,13 +7,17 @@
 //! recovered from by the others.
 
 mod atomic;
+mod barrier;
 mod condvar;
+mod event;
 mod monitor;
 mod mutex;
 mod semaphore;
 
 pub use atomic::{RawAtomicInt, RawCounter};
+pub use barrier::{Arrival, Arrived, RawBarrier};
 pub use condvar::RawCondvar;
+pub use event::{RawEvent, RawLatch};
 pub use monitor::{MonitorError, RawMonitor};
 pub use mutex::{Acquired, MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
 pub use semaphore::{PostError, RawSemaphore};

@@ -1,0 +1,86 @@
+//! `ProcessShared::Barrier`: a cyclic barrier for a fixed number of parties (concurrent-ruby's
+//! `CyclicBarrier`, without the action block).
+
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use process_shared_core::sync::{Arrived, RawBarrier};
+
+use super::shared::{self, Primitive, Shared};
+use crate::helpers::{args, nogvl};
+
+#[magnus::wrap(class = "ProcessShared::Barrier", free_immediately, size)]
+pub struct Barrier {
+    sh: Shared<RawBarrier>,
+}
+
+impl Barrier {
+    fn new(ruby: &Ruby, class: RClass, parties: Value) -> Result<Obj<Barrier>, Error> {
+        let parties = args::int_in(ruby, parties, "parties", 1, i64::from(RawBarrier::PARTIES_MAX))?;
+        let b = Barrier { sh: Shared::new(ruby, "ProcessShared::Barrier")? };
+        b.sh.get(ruby)?.init(parties as u32);
+        Ok(ruby.obj_wrap_as(b, class))
+    }
+
+    /// `wait(timeout = nil)`: true when all parties arrived; false if the barrier is (or becomes) broken
+    /// or reset. A timeout breaks it for everyone (false) until `reset`.
+    fn wait(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<bool, Error> {
+        args::arity(ruby, argv, 0, 1)?;
+        let deadline = args::deadline(args::timeout(ruby, argv.first().copied())?);
+        let b = rb_self.sh.pin(ruby)?;
+        let arrival = match b.arrive() {
+            Arrived::Tripped => return Ok(true),
+            Arrived::Broken => return Ok(false),
+            Arrived::Waiting(a) => a,
+        };
+        // An interrupt before the round ended withdraws the arrival (no waiter stays counted); one that
+        // comes just after has nothing to give back: the round is over for everyone.
+        match nogvl::wait(ruby, || b.wait_slow(arrival, deadline, true), |_| {}) {
+            Ok(Some(tripped)) => Ok(tripped),
+            Ok(None) => Ok(false), // timed out: broken
+            Err(e) => {
+                b.leave(arrival);
+                Err(e)
+            }
+        }
+    }
+
+    fn reset(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        rb_self.sh.get(ruby)?.reset();
+        Ok(())
+    }
+
+    fn is_broken(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        Ok(rb_self.sh.get(ruby)?.is_broken())
+    }
+
+    fn parties(ruby: &Ruby, rb_self: &Self) -> Result<u32, Error> {
+        Ok(rb_self.sh.get(ruby)?.parties())
+    }
+
+    fn number_waiting(ruby: &Ruby, rb_self: &Self) -> Result<u32, Error> {
+        Ok(rb_self.sh.get(ruby)?.waiting())
+    }
+}
+
+impl Primitive for Barrier {
+    type Raw = RawBarrier;
+
+    fn shared(&self) -> &Shared<RawBarrier> {
+        &self.sh
+    }
+
+    fn describe(raw: &RawBarrier) -> String {
+        format!("parties={} waiting={} broken={}", raw.parties(), raw.waiting(), raw.is_broken())
+    }
+}
+
+pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
+    let c = m.define_class("Barrier", ruby.class_object())?;
+    c.define_singleton_method("new", method!(Barrier::new, 1))?;
+    c.define_method("wait", method!(Barrier::wait, -1))?;
+    c.define_method("reset", method!(Barrier::reset, 0))?;
+    c.define_method("broken?", method!(Barrier::is_broken, 0))?;
+    c.define_method("parties", method!(Barrier::parties, 0))?;
+    c.define_method("number_waiting", method!(Barrier::number_waiting, 0))?;
+    shared::define_lifecycle!(c, Barrier);
+    Ok(())
+}
