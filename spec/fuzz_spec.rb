@@ -4,11 +4,11 @@
 # FUZZ_CALLS random calls (default 100_000) of random public methods on a pool of objects of every class
 # (SharedMemory, SharedArray of every type, Semaphore, BinarySemaphore, Mutex, Monitor, ConditionVariable,
 # Monitor#new_cond conditions, Semaphore#to_mtx facades, MonitorMixin objects, AtomicInteger, Counters, Event,
-# CountDownLatch, Barrier), with 0-4 random arguments drawn from a nasty pool (bignums, NaN, infinities,
-# Complex, garbage strings, other pool objects, BasicObjects, objects whose to_f/to_str/to_ary/to_int/address/
-# marshal_dump raise, throw or close things), random blocks (that return, raise, throw, break, close the
-# receiver or make more calls), random closing, and random or crafted garbage written into shared memory and
-# read back as objects. It checks that:
+# CountDownLatch, Barrier, ReadWriteLock), with 0-4 random arguments drawn from a nasty pool (bignums, NaN,
+# infinities, Complex, garbage strings, other pool objects, BasicObjects, objects whose to_f/to_str/to_ary/
+# to_int/address/marshal_dump raise, throw or close things), random blocks (that return, raise, throw, break,
+# close the receiver or make more calls), random closing, and random or crafted garbage written into shared
+# memory and read back as objects. It checks that:
 # - every call returns or raises a StandardError (counted by class): anything else, or a crash, fails;
 # - a call that raised left its receiver as it was (bytes, semaphore value, lock state, monitor count);
 # - a call on a closed object did not return (except close, closed?, inspect, size and the like);
@@ -191,7 +191,7 @@ module ProcessSharedFuzz
     # ---------------------------------------------------------------------------------------------------
 
     KINDS = %i[mem typed_mem ary sem bsem mutex monitor cv cond facade mixin mixed atomic counters event latch
-               barrier].freeze
+               barrier rwlock].freeze
 
     def fill_pool
       KINDS.each { |k| 3.times { @pool << make(k) } }
@@ -217,6 +217,7 @@ module ProcessSharedFuzz
       when :event then PS::Event.new
       when :latch then PS::CountDownLatch.new(@rng.rand(0..2))
       when :barrier then PS::Barrier.new(@rng.rand(1..3))
+      when :rwlock then PS::ReadWriteLock.new
       end
     end
 
@@ -464,6 +465,7 @@ module ProcessSharedFuzz
     def timeout_index(recv, meth)
       case meth
       when "try_wait" then 0 if recv.is_a?(PS::Semaphore)
+      when "try_read_lock", "try_write_lock" then 0 if recv.is_a?(PS::ReadWriteLock)
       when "sleep" then 0 if recv.is_a?(PS::Mutex) || recv.is_a?(PS::SemaphoreMutex)
       when "wait"
         case recv
@@ -545,7 +547,7 @@ module ProcessSharedFuzz
     def class_call
       klass = pick([PS::SharedMemory, PS::SharedArray, PS::Semaphore, PS::BinarySemaphore, PS::Mutex, PS::Monitor,
                     PS::ConditionVariable, PS::SemaphoreMutex, PS::Monitor::ConditionVariable, PS::AtomicInteger,
-                    PS::Counters, PS::Event, PS::CountDownLatch, PS::Barrier])
+                    PS::Counters, PS::Event, PS::CountDownLatch, PS::Barrier, PS::ReadWriteLock])
       meth = klass.respond_to?(:open) && chance(0.3) ? :open : :new
       args = Array.new(@rng.rand(0..3)) do
         chance(0.5) ? pick(SIZES) : nasty(nil)
@@ -741,6 +743,7 @@ module ProcessSharedFuzz
       when PS::Event then obj.set?
       when PS::CountDownLatch then obj.count
       when PS::Barrier then [obj.number_waiting, obj.broken?]
+      when PS::ReadWriteLock then obj.inspect
       end
     rescue PS::ClosedError
       nil
@@ -788,6 +791,13 @@ module ProcessSharedFuzz
       false
     end
 
+    # Gives back every read lock and the write lock the fuzzing thread holds on a ReadWriteLock.
+    def release_all(rw)
+      loop { rw.release_read_lock }
+    rescue PS::ProcessError
+      rw.release_write_lock if rw.write_locked?
+    end
+
     def check_invariants
       @pool.each do |obj|
         case obj
@@ -812,6 +822,12 @@ module ProcessSharedFuzz
           violation("end: #{describe(obj)} value #{v} became #{obj.value}") unless obj.value == v
         when PS::ConditionVariable
           violation("end: #{describe(obj)} has waiters") unless obj.closed? || obj.waiters.zero?
+        when PS::ReadWriteLock
+          next if obj.closed?
+
+          release_all(obj)
+          violation("end: #{describe(obj)} has waiters") if obj.has_waiters?
+          violation("end: #{describe(obj)} still held") unless obj.try_write_lock && obj.release_write_lock
         when PS::SharedMemory
           if obj.closed?
             begin

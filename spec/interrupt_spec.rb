@@ -73,6 +73,28 @@ RSpec.describe "interrupting blocking calls" do
       l = ProcessShared::CountDownLatch.new(1)
       [-> { l.wait(60) }, -> { l.count == 1 }]
     },
+    "ReadWriteLock#acquire_read_lock" => lambda {
+      rw = ProcessShared::ReadWriteLock.new
+      rw.acquire_write_lock
+      [-> { rw.acquire_read_lock }, lambda {
+        rw.release_write_lock && !rw.has_waiters? && Thread.new { rw.try_write_lock && rw.release_write_lock }.value
+      }]
+    },
+    "ReadWriteLock#acquire_write_lock (waiting for the writers' lock)" => lambda {
+      rw = ProcessShared::ReadWriteLock.new
+      rw.acquire_write_lock
+      [-> { rw.acquire_write_lock }, lambda {
+        rw.release_write_lock && !rw.has_waiters? && Thread.new { rw.try_write_lock && rw.release_write_lock }.value
+      }]
+    },
+    "ReadWriteLock#try_write_lock(timeout) (waiting for a reader)" => lambda {
+      rw = ProcessShared::ReadWriteLock.new
+      rw.acquire_read_lock
+      [-> { rw.try_write_lock(60) }, lambda {
+        !rw.write_locked? && !rw.has_waiters? && rw.release_read_lock &&
+          Thread.new { rw.try_write_lock && rw.release_write_lock }.value
+      }]
+    },
     "Barrier#wait" => lambda {
       b = ProcessShared::Barrier.new(2)
       # The interrupted arrival was withdrawn: one more arrival does not trip it, and it is not broken.

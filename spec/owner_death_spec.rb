@@ -212,6 +212,62 @@ RSpec.describe "owner death" do
     end
   end
 
+  describe ProcessShared::ReadWriteLock do
+    let!(:rw) { described_class.new }
+
+    it "a waiting reader gets OwnerDeadError holding a read lock; a later writer gets in cleanly" do
+      pid = doomed_holder { rw.acquire_write_lock }
+      waiter = Thread.new do
+        rw.acquire_read_lock
+        :clean
+      rescue ProcessShared::OwnerDeadError => e
+        [e.pid, rw.write_locked?, Thread.new { rw.try_write_lock }.value]
+      end
+      sleep 0.01 until waiter.status == "sleep"
+      kill(pid)
+      t = now
+      expect(waiter.value).to eq([pid, false, false]) # it held a read lock: no writer could get in ...
+      expect(now - t).to be < 1.0
+      expect(rw.try_write_lock(1)).to be(true) # ... and it gave it back when its thread ended
+      rw.release_write_lock
+    end
+
+    it "the next writer gets OwnerDeadError holding the write lock; with_write_lock releases first" do
+      pid = doomed_holder { rw.acquire_write_lock }
+      kill(pid)
+      t = now
+      expect { rw.acquire_write_lock }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(pid) }
+      expect(now - t).to be < 1.0
+      expect(rw.write_locked?).to be(true)
+      expect(Thread.new { rw.try_read_lock }.value).to be(false)
+      rw.release_write_lock
+      pid2 = doomed_holder { rw.acquire_write_lock }
+      kill(pid2)
+      expect { rw.with_write_lock { nil } }.to raise_error(ProcessShared::OwnerDeadError)
+      expect(rw.write_locked?).to be(false)
+      expect(rw.with_read_lock { :normal }).to eq(:normal)
+    end
+
+    it "read locks of a process killed while reading are released within 1 s, without an error" do
+      pid = doomed_holder { 2.times { rw.acquire_read_lock } }
+      expect(rw.try_write_lock).to be(false)
+      kill(pid)
+      t = now
+      expect(rw.acquire_write_lock).to be(true)
+      expect(now - t).to be < 1.0
+      rw.release_write_lock
+    end
+
+    it "a thread that ends holding the write lock is reported to the next acquirer" do
+      Thread.new { rw.acquire_write_lock }.join
+      expect { rw.acquire_read_lock }.to raise_error(ProcessShared::OwnerDeadError) do |e|
+        expect(e.pid).to eq(Process.pid)
+      end
+      rw.release_read_lock
+      expect(rw.with_write_lock { :normal }).to eq(:normal)
+    end
+  end
+
   describe ProcessShared::Monitor do
     let!(:mon) { described_class.new }
 

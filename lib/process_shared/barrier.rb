@@ -12,7 +12,9 @@ module ProcessShared
   # new round, not broken; whoever waits now gets false), +parties+, +number_waiting+, +close+, +closed?+,
   # +inspect+. A +wait+ that times out breaks the barrier: everyone waiting, and everyone arriving until
   # +reset+, gets false. +wait+ releases the GVL and is interruptible: an interrupted wait withdraws its
-  # arrival. A process killed while waiting stays counted, so that round completes one arrival early.
+  # arrival. A process killed while waiting stays counted, so that round completes one arrival early. A
+  # waiter that gets to run only after more than 15 further rounds ended (resets, or more participants
+  # than parties, while it was descheduled) reports true even if its own round was reset.
   class Barrier
     extend Openable
   end

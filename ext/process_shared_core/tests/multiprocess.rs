@@ -6,10 +6,10 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{fork_child, hammer, me, wait_child, SharedBox};
+use common::{fork_child, hammer, me, reap, wait_child, SharedBox};
 use process_shared_core::sync::{
     Acquired, MutexError, Owner, RawAtomicInt, RawBarrier, RawCondvar, RawCounter, RawEvent, RawLatch, RawMonitor,
-    RawMutex, RawSemaphore, Wait,
+    RawMutex, RawRwLock, RawSemaphore, Wait,
 };
 use process_shared_core::sys::Deadline;
 
@@ -622,4 +622,157 @@ fn a_barrier_timeout_releases_the_others_with_false() {
     assert!(b.is_broken());
     b.reset();
     assert!(!b.is_broken());
+}
+
+#[repr(C)]
+struct RwGuarded {
+    lock: RawRwLock,
+    writers_inside: AtomicU32,
+    readers_inside: AtomicU32,
+    data: [AtomicU32; 2],
+    violations: AtomicU32,
+    reads: AtomicU32,
+}
+
+/// Readers and writers in 4 processes: a writer is alone, readers see both words equal (never a torn
+/// update), and every write counts.
+#[test]
+fn rwlock_readers_share_and_writers_exclude() {
+    let g: SharedBox<RwGuarded> = SharedBox::new();
+    let per: u32 = 3_000;
+    hammer(4, LIMIT, |i| {
+        let i = i as u32;
+        let me = me();
+        let slot = g.lock.claim_slot(me).unwrap();
+        for n in 0..per {
+            if (n + i) % 4 == 0 {
+                assert_eq!(g.lock.write(me, None), Ok(Wait::Done(Acquired::Clean)));
+                if g.writers_inside.fetch_add(1, Ordering::SeqCst) != 0 || g.readers_inside.load(Ordering::SeqCst) != 0
+                {
+                    g.violations.fetch_add(1, Ordering::SeqCst);
+                }
+                let v = g.data[0].load(Ordering::Relaxed);
+                g.data[0].store(v + 1, Ordering::Relaxed);
+                std::hint::spin_loop();
+                g.data[1].store(v + 1, Ordering::Relaxed);
+                g.writers_inside.fetch_sub(1, Ordering::SeqCst);
+                g.lock.release_write(me).unwrap();
+            } else {
+                assert_eq!(g.lock.read(slot, me, None), Wait::Done(Acquired::Clean));
+                g.readers_inside.fetch_add(1, Ordering::SeqCst);
+                if g.writers_inside.load(Ordering::SeqCst) != 0
+                    || g.data[0].load(Ordering::Relaxed) != g.data[1].load(Ordering::Relaxed)
+                {
+                    g.violations.fetch_add(1, Ordering::SeqCst);
+                }
+                g.reads.fetch_add(1, Ordering::Relaxed);
+                g.readers_inside.fetch_sub(1, Ordering::SeqCst);
+                g.lock.release_read(slot);
+            }
+        }
+    });
+    assert_eq!(g.violations.load(Ordering::SeqCst), 0);
+    assert_eq!(g.data[0].load(Ordering::SeqCst), 4 * per / 4);
+    assert_eq!(g.reads.load(Ordering::SeqCst), 4 * per * 3 / 4);
+    assert_eq!(g.lock.readers(), 0);
+    assert!(!g.lock.is_write_locked());
+}
+
+/// A waiting writer shuts new readers out, and gets in once the reader leaves.
+#[test]
+fn rwlock_a_waiting_writer_is_not_starved_by_new_readers() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let slot = rw.claim_slot(me()).unwrap();
+    assert!(rw.try_read(slot));
+    let writer = fork_child(|| {
+        let out = rw.write(me(), Some(Deadline::after(Duration::from_secs(30)))).unwrap();
+        assert_eq!(out, Wait::Done(Acquired::Clean));
+        rw.release_write(me()).unwrap();
+    });
+    while !rw.is_write_locked() {
+        std::thread::yield_now(); // the writer holds the writers' mutex and waits for us
+    }
+    assert!(!rw.try_read(slot), "a new reader got in ahead of a waiting writer");
+    rw.release_read(slot);
+    assert_eq!(wait_child(writer, LIMIT), 0);
+    assert!(rw.try_read(slot));
+    rw.release_read(slot);
+}
+
+/// Read holds of a process killed while reading are cleared by a waiting writer within a slice or two.
+#[test]
+fn rwlock_a_dead_readers_holds_are_released() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let reading: SharedBox<AtomicU32> = SharedBox::new();
+    let reader = fork_child(|| {
+        let me = me();
+        let slot = rw.claim_slot(me).unwrap();
+        assert!(rw.try_read(slot));
+        assert!(rw.try_read(slot));
+        reading.store(1, Ordering::SeqCst);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    while reading.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    // SAFETY: killing our own child.
+    assert_eq!(unsafe { libc::kill(reader, libc::SIGKILL) }, 0);
+    let killed = Instant::now();
+    assert_eq!(rw.write(me(), Some(Deadline::after(Duration::from_secs(30)))), Ok(Wait::Done(Acquired::Clean)));
+    assert!(killed.elapsed() < Duration::from_secs(1), "took {:?}", killed.elapsed());
+    rw.release_write(me()).unwrap();
+    reap(reader);
+    assert_eq!(rw.readers(), 0);
+}
+
+/// A writer killed holding the lock: a waiting reader takes it over (once), and everyone goes on.
+#[test]
+fn rwlock_a_dead_writer_is_taken_over_by_a_reader() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let writing: SharedBox<AtomicU32> = SharedBox::new();
+    let writer = fork_child(|| {
+        assert_eq!(rw.write(me(), None), Ok(Wait::Done(Acquired::Clean)));
+        writing.store(1, Ordering::SeqCst);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    while writing.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    let me = me();
+    let slot = rw.claim_slot(me).unwrap();
+    assert!(!rw.try_read(slot));
+    // SAFETY: killing our own child.
+    assert_eq!(unsafe { libc::kill(writer, libc::SIGKILL) }, 0);
+    let killed = Instant::now();
+    let out = rw.read(slot, me, Some(Deadline::after(Duration::from_secs(30))));
+    assert_eq!(out, Wait::Done(Acquired::OwnerDied(writer as u32)));
+    assert!(killed.elapsed() < Duration::from_secs(1), "took {:?}", killed.elapsed());
+    assert!(!rw.is_write_locked());
+    rw.release_read(slot);
+    assert_eq!(rw.write(me, None), Ok(Wait::Done(Acquired::Clean)));
+    rw.release_write(me).unwrap();
+    reap(writer);
+}
+
+/// A slot left by a dead process that had our pid (pid reuse) is not mistaken for ours.
+#[test]
+fn rwlock_slots_are_per_process_and_reclaimed_from_the_dead() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let child = fork_child(|| {
+        let slot = rw.claim_slot(me()).unwrap();
+        assert!(rw.try_read(slot)); // exits holding a read lock
+    });
+    assert_eq!(wait_child(child, LIMIT), 0);
+    let me = me();
+    let mine = rw.claim_slot(me).unwrap();
+    assert_eq!(rw.claim_slot(me).unwrap(), mine);
+    assert!(rw.slot_is(mine, me.pid));
+    // A writer clears the dead child's hold.
+    assert_eq!(rw.write(me, Some(Deadline::after(Duration::from_secs(30)))), Ok(Wait::Done(Acquired::Clean)));
+    rw.release_write(me).unwrap();
+    assert_eq!(rw.readers(), 0);
 }

@@ -73,6 +73,13 @@ impl Region {
         }
     }
 
+    /// The bytes' address if open (no Ruby error: for `Drop` and `close`).
+    #[inline]
+    pub fn ptr_if_open(&self) -> Option<*mut u8> {
+        let p = self.ptr.get();
+        (!p.is_null()).then_some(p)
+    }
+
     /// The usable length in bytes.
     #[inline]
     pub fn len(&self) -> usize {

@@ -12,11 +12,14 @@
 //! calls [`thread_ended`] in every ending thread, which marks what is left `OWNER_DIED`. (`Mutex#synchronize`
 //! needs no entry: its block always unwinds through the unlock.) The memory behind a recorded address stays
 //! mapped because closing or collecting a lock that a thread of this process holds leaks its mapping.
+//!
+//! Read locks of a `ReadWriteLock` are recorded per thread too, with a count: releasing one the thread does
+//! not hold is an error, and a thread that ends holding some gives them back.
 
 use std::cell::{Cell, RefCell};
 
 use magnus::{rb_sys::FromRawValue, Integer, Value};
-use process_shared_core::sync::{Owner, RawMutex};
+use process_shared_core::sync::{Owner, RawMutex, RawRwLock};
 use process_shared_core::sys::process::{current_pid, current_start_time};
 
 thread_local! {
@@ -24,6 +27,8 @@ thread_local! {
     static CURRENT: Cell<(u64, usize, u64)> = const { Cell::new((0, usize::MAX, 0)) };
     /// Addresses of the `RawMutex`es held through `lock`/`enter` by the Ruby thread on this native thread.
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Read locks held by that thread: (`RawRwLock` address, reader slot, holds).
+    static READS: RefCell<Vec<(usize, usize, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The calling Ruby thread's identity: this process (cached pid and start time) and the thread's token.
@@ -71,9 +76,53 @@ pub fn release(raw: &RawMutex) {
     });
 }
 
-/// Called in every Ruby thread as it ends: mark each lock it still holds `OWNER_DIED`, waking a waiter.
+/// Record one more read hold of `rw` (reader slot `slot`) by the calling thread.
+pub fn hold_read(rw: &RawRwLock, slot: usize) {
+    let addr = rw as *const RawRwLock as usize;
+    READS.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.iter_mut().find(|e| e.0 == addr) {
+            Some(e) => e.2 += 1,
+            None => r.push((addr, slot, 1)),
+        }
+    });
+}
+
+/// How many read holds of `rw` the calling thread has.
+pub fn read_holds(rw: &RawRwLock) -> u32 {
+    let addr = rw as *const RawRwLock as usize;
+    READS.with(|r| r.borrow().iter().find(|e| e.0 == addr).map_or(0, |e| e.2))
+}
+
+/// Forget one read hold of `rw` by the calling thread; the reader slot to release it in, or `None` if the
+/// thread holds none.
+pub fn release_read(rw: &RawRwLock) -> Option<usize> {
+    let addr = rw as *const RawRwLock as usize;
+    READS.with(|r| {
+        let mut r = r.borrow_mut();
+        let i = r.iter().position(|e| e.0 == addr)?;
+        let slot = r[i].1;
+        r[i].2 -= 1;
+        if r[i].2 == 0 {
+            r.swap_remove(i);
+        }
+        Some(slot)
+    })
+}
+
+/// Called in every Ruby thread as it ends: mark each lock it still holds `OWNER_DIED`, waking a waiter, and
+/// give back its read locks (a reader cannot have left anything half-written).
 pub fn thread_ended() {
     let me = me();
+    let reads = READS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    for (addr, slot, holds) in reads {
+        // SAFETY: as for `HELD` below: the lock's mapping stays mapped while a thread of this process
+        // holds a read lock on it (closing or collecting it then leaks the mapping).
+        let rw = unsafe { &*(addr as *const RawRwLock) };
+        for _ in 0..holds {
+            rw.release_read(slot);
+        }
+    }
     let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
     for addr in held {
         // SAFETY: `addr` was recorded from a live `&RawMutex` in a mapping that stays mapped while a thread
@@ -87,4 +136,5 @@ pub fn thread_ended() {
 /// In a forked child: the forking thread's records are the parent's business.
 pub fn after_fork() {
     HELD.with(|h| h.borrow_mut().clear());
+    READS.with(|r| r.borrow_mut().clear());
 }

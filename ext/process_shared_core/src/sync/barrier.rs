@@ -10,8 +10,8 @@
 //! |---------|------------------------------------------------------------------------------------|
 //! | 0..16   | `arrived`: waiters of the current generation (always `< parties`)                 |
 //! | 16      | `BROKEN`: a waiter timed out; everyone waiting, and arriving, gets false until reset |
-//! | 17..32  | generation (15 bits, wrapping)                                                     |
-//! | 32..64  | outcomes: bit i tells whether generation `current - 1 - i` *tripped* (1) or was reset (0) |
+//! | 17..49  | generation (32 bits, wrapping after 2^32 rounds)                                   |
+//! | 49..64  | outcomes: bit i tells whether generation `current - 1 - i` *tripped* (1) or was reset (0) |
 //!
 //! | event                      | arrived | BROKEN | generation | outcomes      | wakes |
 //! |----------------------------|---------|--------|------------|---------------|-------|
@@ -22,10 +22,15 @@
 //! | reset                      | 0       | 0      | +1         | `<< 1`        | all   |
 //!
 //! A waiter remembers its generation. Woken, it returns false if the barrier is broken in that generation;
-//! true if the generation moved on and the outcomes bit says it tripped, false if it was reset. (Its own
-//! arrival is needed for its generation to trip, so generations move on without it only through resets;
-//! the outcomes remember the last 32.) Nothing per waiter is kept in shared memory; a waiter killed while
-//! waiting stays counted as arrived, so that generation trips one arrival early.
+//! true if the generation moved on and the outcomes bit says it tripped, false if it was reset.
+//!
+//! Limits (nothing per waiter is kept in shared memory, so a dead waiter leaves nothing to clean up):
+//! - The outcomes remember the last 15 rounds. A waiter that gets to run only after more than 15 further
+//!   rounds ended (which takes resets, or more participants than parties, while it is descheduled) cannot
+//!   tell how its own round ended and reports that it tripped.
+//! - The generation wraps after 2^32 rounds; a waiter descheduled for exactly that many would take the
+//!   current round for its own.
+//! - A waiter killed while waiting stays counted as arrived, so that round trips one arrival early.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -34,9 +39,10 @@ use crate::sys::{futex_wake, Deadline};
 
 const ARRIVED: u64 = 0xFFFF; // bits 0..16: waiters of this generation
 const BROKEN: u64 = 1 << 16; // a waiter timed out: all return false until reset
-const GEN_SHIFT: u32 = 17; // generation in bits 17..32
-const GEN_MASK: u64 = 0x7FFF; // 15 bits, wrapping
-const OUTCOMES_SHIFT: u32 = 32; // bits 32..64: how the last 32 generations ended
+const GEN_SHIFT: u32 = 17; // generation in bits 17..49
+const GEN_MASK: u64 = 0xFFFF_FFFF; // 32 bits, wrapping
+const OUTCOMES_SHIFT: u32 = 49; // bits 49..64: how the last 15 generations ended
+const OUTCOMES_KEPT: u64 = 64 - OUTCOMES_SHIFT as u64;
 
 #[inline]
 fn generation(s: u64) -> u32 {
@@ -137,8 +143,8 @@ impl RawBarrier {
         if gen == a.generation {
             return if s & BROKEN != 0 { Some(false) } else { None };
         }
-        let behind = (gen.wrapping_sub(a.generation) & GEN_MASK as u32) as u64;
-        if behind > 32 {
+        let behind = u64::from(gen.wrapping_sub(a.generation));
+        if behind > OUTCOMES_KEPT {
             return Some(true); // too old to tell; see the module documentation
         }
         Some((s >> (OUTCOMES_SHIFT as u64 + behind - 1)) & 1 == 1)
@@ -280,12 +286,35 @@ mod tests {
     }
 
     #[test]
-    fn the_generation_wraps() {
+    fn the_generation_wraps_and_the_outcomes_shift_out() {
         let b = RawBarrier::default();
         b.init(1);
-        for _ in 0..(GEN_MASK + 5) {
+        b.state.store((GEN_MASK - 1) << GEN_SHIFT, Ordering::Relaxed);
+        for _ in 0..3 {
             assert_eq!(b.arrive(), Arrived::Tripped);
         }
-        assert_eq!(generation(b.state.load(Ordering::Relaxed)), 4);
+        let s = b.state.load(Ordering::Relaxed);
+        assert_eq!(generation(s), 1);
+        assert_eq!(s >> OUTCOMES_SHIFT, 0b111);
+        let old = Arrival { generation: GEN_MASK as u32 - 1 };
+        assert_eq!(b.outcome(old, s), Some(true));
+        for _ in 0..OUTCOMES_KEPT {
+            b.reset();
+        }
+        let s = b.state.load(Ordering::Relaxed);
+        assert_eq!(s >> OUTCOMES_SHIFT, 0, "only resets remembered");
+        assert_eq!(b.outcome(Arrival { generation: 1 }, s), Some(false));
+    }
+
+    /// A waiter of a round that was reset, 16 rounds back: past what the outcomes remember.
+    #[test]
+    fn a_waiter_further_back_than_the_outcomes_reports_a_trip() {
+        let b = RawBarrier::default();
+        b.init(2);
+        let Arrived::Waiting(a) = b.arrive() else { panic!() };
+        for _ in 0..=OUTCOMES_KEPT {
+            b.reset();
+        }
+        assert_eq!(b.outcome(a, b.state.load(Ordering::Relaxed)), Some(true)); // documented limit
     }
 }

@@ -12,6 +12,7 @@ mod condvar;
 mod event;
 mod monitor;
 mod mutex;
+mod rwlock;
 mod semaphore;
 
 pub use atomic::{RawAtomicInt, RawCounter};
@@ -20,6 +21,7 @@ pub use condvar::RawCondvar;
 pub use event::{RawEvent, RawLatch};
 pub use monitor::{MonitorError, RawMonitor};
 pub use mutex::{Acquired, MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
+pub use rwlock::{RawRwLock, ReadError, ReaderSlot, READER_SLOTS};
 pub use semaphore::{PostError, RawSemaphore};
 
 use std::time::Duration;

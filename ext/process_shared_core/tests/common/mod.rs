@@ -78,3 +78,11 @@ pub fn hammer(n: usize, limit: Duration, f: impl Fn(usize)) {
         assert_eq!(wait_child(pid, limit), 0, "child {pid} failed");
     }
 }
+
+/// Reap a child we killed (waiting for it to be gone).
+pub fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid({pid})");
+}

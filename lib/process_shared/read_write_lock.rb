@@ -1,0 +1,27 @@
+# frozen_string_literal: true
+
+module ProcessShared
+  # Many readers or one writer, across processes (concurrent-ruby's +ReadWriteLock+ names). A waiting
+  # writer is not starved by a stream of readers: once it waits, new readers wait behind it.
+  #
+  #   config = ProcessShared::ReadWriteLock.new
+  #   config.with_read_lock { read_settings }       # many processes at once
+  #   config.with_write_lock { reload_settings }    # alone
+  #
+  # Native methods: +acquire_read_lock+, +release_read_lock+, +try_read_lock(timeout = nil)+,
+  # +with_read_lock { }+, +acquire_write_lock+, +release_write_lock+, +try_write_lock(timeout = nil)+,
+  # +with_write_lock { }+, +write_locked?+, +has_waiters?+, +close+, +closed?+, +inspect+. Acquire and
+  # release return true; +try_*+ return true or false (without a timeout they do not wait). Read locks are
+  # held per thread and may be taken several times (released as often). Releasing a lock the calling
+  # thread does not hold, taking the write lock twice, or taking one kind while holding the write lock
+  # (or the write lock while holding a read lock) raises {ProcessError}.
+  #
+  # Owner death: a writer that dies holding the lock (SIGKILL, or its thread ends) is reported to the next
+  # acquirer, reader or writer, as {OwnerDeadError} within about 200 ms, raised holding the lock it asked
+  # for (+with_*_lock+ release it first); read locks of a dead process, or of a thread that ended, are
+  # released. Blocking calls release the GVL and are interruptible. Each lock maps 64 KiB of its own (room
+  # for 1023 reader processes at once).
+  class ReadWriteLock
+    extend Openable
+  end
+end
