@@ -215,21 +215,28 @@ RSpec.describe "owner death" do
   describe ProcessShared::ReadWriteLock do
     let!(:rw) { described_class.new }
 
-    it "a waiting reader gets OwnerDeadError holding a read lock; a later writer gets in cleanly" do
+    it "a waiting reader gets in with OwnerDeadError, as does every reader until a writer repairs" do
       pid = doomed_holder { rw.acquire_write_lock }
       waiter = Thread.new do
         rw.acquire_read_lock
         :clean
       rescue ProcessShared::OwnerDeadError => e
-        [e.pid, rw.write_locked?, Thread.new { rw.try_write_lock }.value]
+        [e.pid, rw.write_locked?, Thread.new { rw.try_write_lock }.value] # holding a read lock
+      ensure
+        rw.release_read_lock
       end
       sleep 0.01 until waiter.status == "sleep"
       kill(pid)
       t = now
-      expect(waiter.value).to eq([pid, false, false]) # it held a read lock: no writer could get in ...
+      expect(waiter.value).to eq([pid, false, false])
       expect(now - t).to be < 1.0
-      expect(rw.try_write_lock(1)).to be(true) # ... and it gave it back when its thread ended
-      rw.release_write_lock
+      expect { rw.with_read_lock { :not_run } }.to raise_error(ProcessShared::OwnerDeadError, /pid #{pid}/)
+      expect { rw.try_read_lock }.to raise_error(ProcessShared::OwnerDeadError)
+      rw.release_read_lock
+      expect { rw.acquire_write_lock }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(pid) }
+      rw.release_write_lock # repaired
+      expect(rw.with_read_lock { :clean }).to eq(:clean)
+      expect(rw.with_write_lock { :clean }).to eq(:clean)
     end
 
     it "the next writer gets OwnerDeadError holding the write lock; with_write_lock releases first" do
@@ -258,13 +265,15 @@ RSpec.describe "owner death" do
       rw.release_write_lock
     end
 
-    it "a thread that ends holding the write lock is reported to the next acquirer" do
+    it "a thread that ends holding the write lock is reported to readers and the next writer" do
       Thread.new { rw.acquire_write_lock }.join
       expect { rw.acquire_read_lock }.to raise_error(ProcessShared::OwnerDeadError) do |e|
         expect(e.pid).to eq(Process.pid)
       end
       rw.release_read_lock
+      expect { rw.with_write_lock { :not_run } }.to raise_error(ProcessShared::OwnerDeadError)
       expect(rw.with_write_lock { :normal }).to eq(:normal)
+      expect(rw.with_read_lock { :normal }).to eq(:normal)
     end
   end
 

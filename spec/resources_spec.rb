@@ -147,6 +147,40 @@ RSpec.describe "resources and fork" do
     expect(r.read).to eq("ok")
   end
 
+  # Found by an independent review: the lock's memory used to be unmapped when the waiting call returned,
+  # and the thread-end hook then wrote to it. Each case runs in a child, so a crash fails the example.
+  {
+    "Mutex#lock" => [-> { ProcessShared::Mutex.new }, :lock, :lock, :unlock],
+    "Monitor#enter" => [-> { ProcessShared::Monitor.new }, :enter, :enter, :exit],
+    "ReadWriteLock#acquire_read_lock" => [-> { ProcessShared::ReadWriteLock.new }, :acquire_write_lock,
+                                          :acquire_read_lock, :release_write_lock],
+    "ReadWriteLock#acquire_write_lock" => [-> { ProcessShared::ReadWriteLock.new }, :acquire_write_lock,
+                                           :acquire_write_lock, :release_write_lock]
+  }.each do |name, (make, hold, take, release)|
+    it "a lock closed while #{name} waits, then taken, and its thread ending holding it: no crash, " \
+       "nothing freed under the holder (lifecycle)" do
+      wait_child(fork_child do
+        lock = make.call
+        held = handshake
+        holder = fork_child do
+          lock.public_send(hold)
+          held.signal
+          sleep 0.3
+          lock.public_send(release)
+        end
+        held.wait
+        t = Thread.new { lock.public_send(take) }
+        sleep 0.001 until t.status == "sleep"
+        lock.close
+        t.join(10) or raise "the waiter never got the lock"
+        GC.start # collects nothing that is held
+        other = Array.new(50) { ProcessShared::Mutex.new } # would reuse a freed slot
+        other.each { |m| m.synchronize { nil } }
+        wait_child(holder)
+      end)
+    end
+  end
+
   it "stays correct when objects are created and dropped under GC.stress" do
     GC.stress = true
     begin

@@ -6,8 +6,9 @@
 # add up exactly, and every lock can be taken and ends unlocked.
 #
 # How the data stay exact although writers die half-way:
-# - Data behind the Mutex (8 accounts, a producer/consumer counter set, a semaphore's bookkeeping) and
-#   behind the Monitor (8 more accounts) are only changed through a journal: the old and new values are
+# - Data behind the Mutex (8 accounts, a producer/consumer counter set, a semaphore's bookkeeping), behind
+#   the Monitor (8 more accounts) and behind the ReadWriteLock's write lock (8 more, whose total readers
+#   check under read locks) are only changed through a journal: the old and new values are
 #   written first, then an "active" flag, then the data, then the flag is cleared. Whoever takes the lock
 #   with OwnerDeadError finds the flag set and rolls the update back (or forward, see the semaphore). A
 #   half-done update found *without* OwnerDeadError would be a library bug (a dead owner not reported).
@@ -43,10 +44,13 @@ module StressSpec
   # Cells of `mondata`, behind the Monitor.
   MON_COMMITS = ACCOUNTS
   MONDATA = ACCOUNTS + 1
+  # Cells of `rwdata`, behind the ReadWriteLock's write lock (readers check the total).
+  RW_COMMITS = ACCOUNTS
+  RWDATA = ACCOUNTS + 1
 
   # Per-slot statistics (cumulative over the slot's successive processes).
   FIELDS = %i[ops odes repairs cv_waits cv_woken pool_waits pool_timeouts exact_posts exact_waits sync_odes
-              violations].freeze
+              rw_reads rw_read_odes violations].freeze
   F = FIELDS.each_with_index.to_h
 
   # Pool states published by each worker.
@@ -118,7 +122,8 @@ module StressSpec
   end
 
   Shared = Struct.new(:mutex, :mon, :cv, :mcv, :smutex, :smon, :sem_tx, :sem_pool, :sem_exact, :mdata, :mlog,
-                      :mondata, :monlog, :pool_state, :beats, :stats, :ctl, keyword_init: true) do
+                      :mondata, :monlog, :rw, :rwdata, :rwlog, :pool_state, :beats, :stats, :ctl,
+                      keyword_init: true) do
     def self.create
       a = ->(n) { ProcessShared::SharedArray.new(:int64, n) }
       s = new(mutex: ProcessShared::Mutex.new, mon: ProcessShared::Monitor.new,
@@ -126,11 +131,13 @@ module StressSpec
               smutex: ProcessShared::Mutex.new, smon: ProcessShared::Monitor.new,
               sem_tx: ProcessShared::Semaphore.new(SEM_TX), sem_pool: ProcessShared::Semaphore.new(POOL),
               sem_exact: ProcessShared::Semaphore.new(SEM_EXACT), mdata: a[MDATA], mlog: a[Journal.cells],
-              mondata: a[MONDATA], monlog: a[Journal.cells], pool_state: a[WORKERS], beats: a[WORKERS],
+              mondata: a[MONDATA], monlog: a[Journal.cells], rw: ProcessShared::ReadWriteLock.new,
+              rwdata: a[RWDATA], rwlog: a[Journal.cells], pool_state: a[WORKERS], beats: a[WORKERS],
               stats: a[WORKERS * FIELDS.size], ctl: a[1])
       ACCOUNTS.times do |i|
         s.mdata[i] = BALANCE
         s.mondata[i] = BALANCE
+        s.rwdata[i] = BALANCE
       end
       s
     end
@@ -139,7 +146,7 @@ module StressSpec
   # One worker process (slot `slot`): random operations until ctl[0] says stop.
   class Worker
     OPS = { transfer: 5, produce: 2, consume: 3, sem_tx: 2, mon_transfer: 4, mon_wait: 1, pool: 2, exact: 2,
-            sync: 2 }.freeze
+            sync: 2, rw_transfer: 3, rw_read: 4 }.freeze
 
     def initialize(shared, slot, rng)
       @s = shared
@@ -149,6 +156,7 @@ module StressSpec
       @ops = OPS.flat_map { |op, w| op == :exact && !@steady ? [] : [op] * w }
       @mj = Journal.new(@s.mdata, @s.mlog, @s.sem_tx)
       @monj = Journal.new(@s.mondata, @s.monlog)
+      @rwj = Journal.new(@s.rwdata, @s.rwlog)
       @exact_posts = @exact_waits = 0
     end
 
@@ -355,6 +363,53 @@ module StressSpec
       end
     end
 
+    # The write lock: OwnerDeadError (holding it) means a writer died; repair its update.
+    def with_write_lock
+      owner_dead = false
+      begin
+        hung!("ReadWriteLock#try_write_lock") unless @s.rw.try_write_lock(PATIENCE)
+      rescue ProcessShared::OwnerDeadError
+        owner_dead = true
+      end
+      recovered(@rwj, owner_dead, "ReadWriteLock")
+      begin
+        yield @s.rwdata
+      ensure
+        @s.rw.release_write_lock
+      end
+    end
+
+    def rw_transfer
+      with_write_lock { |d| @rwj.commit(transfer_changes(d, RW_COMMITS), pause: pause) }
+    end
+
+    # Readers never see a half-done update unless told (OwnerDeadError: a dead writer's update is not repaired
+    # yet); then they repair it as a writer.
+    def rw_read
+      total = @rng.rand < 0.5 ? @s.rw.with_read_lock { (0...ACCOUNTS).sum { |i| @s.rwdata[i] } } : read_holding
+      violation("ReadWriteLock reader saw a total of #{total}") unless total == ACCOUNTS * BALANCE
+      bump(:rw_reads)
+    rescue ProcessShared::OwnerDeadError
+      bump(:rw_read_odes)
+      with_write_lock { nil }
+    end
+
+    def read_holding
+      begin
+        hung!("ReadWriteLock#try_read_lock") unless @s.rw.try_read_lock(PATIENCE)
+      rescue ProcessShared::OwnerDeadError
+        @s.rw.release_read_lock # raised holding it
+        raise
+      end
+      begin
+        total = (0...ACCOUNTS).sum { |i| @s.rwdata[i] }
+        sleep(short(0.002))
+        total
+      ensure
+        @s.rw.release_read_lock
+      end
+    end
+
     # synchronize unlocks before re-raising OwnerDeadError (so it is not used for journaled data).
     def sync
       if @rng.rand < 0.5
@@ -432,6 +487,7 @@ RSpec.describe "stress: processes killed at random while using every primitive (
                elsif aim < 0.65 then s.mon.owner_pid
                elsif aim < 0.7 then s.smutex.owner_pid
                elsif aim < 0.75 then s.smon.owner_pid
+               elsif aim < 0.9 then s.rw.inspect[/writer_pid=(\d+)/, 1]&.to_i
                end
       slot = pid_slot.call(holder)
       slot = nil if slot && slot < m::STEADY
@@ -466,7 +522,7 @@ RSpec.describe "stress: processes killed at random while using every primitive (
       "seed #{seed} (replay: STRESS_SEED=#{seed}); #{kills} kills (#{holders_killed} lock holders), " \
         "stats #{st}, mdata #{s.mdata.to_a}, mondata #{s.mondata.to_a}, sem_tx #{s.sem_tx.value}, " \
         "sem_pool #{s.sem_pool.value} (restored #{restored}, ambiguous #{ambiguous}), " \
-        "sem_exact #{s.sem_exact.value}"
+        "sem_exact #{s.sem_exact.value}, rwdata #{s.rwdata.to_a}, #{s.rw.inspect}"
     end
 
     # Every lock can be taken (repairing what the last victims left) and released.
@@ -478,6 +534,12 @@ RSpec.describe "stress: processes killed at random while using every primitive (
     repaired = m::Journal.new(s.mondata, s.monlog).repair
     expect(repaired).to(owner_dead ? be_nil.or(eq("")) : be_nil, report.call)
     s.mon.exit
+    owner_dead = take_over("the ReadWriteLock's write lock") { s.rw.try_write_lock(5) }
+    repaired = m::Journal.new(s.rwdata, s.rwlog).repair
+    expect(repaired).to(owner_dead ? be_nil.or(eq("")) : be_nil, report.call)
+    s.rw.release_write_lock
+    expect(s.rw.with_read_lock { :ok }).to eq(:ok)
+    expect([s.rw.write_locked?, s.rw.has_waiters?]).to eq([false, false]), report.call
     take_over("the synchronize-only Mutex") { s.smutex.try_lock(5) }
     s.smutex.unlock
     take_over("the synchronize-only Monitor") { s.smon.try_enter(5) }
@@ -487,7 +549,8 @@ RSpec.describe "stress: processes killed at random while using every primitive (
 
     $stdout.puts "stress: #{(now - started).round(1)} s (stop took #{stop_time.round(2)} s), #{kills} SIGKILLs " \
                  "(#{holders_killed} aimed at a lock holder), #{st[:ops]} operations, #{st[:odes]} OwnerDeadErrors " \
-                 "(+#{st[:sync_odes]} from synchronize), #{st[:repairs]} repairs, #{st[:cv_waits]} condition waits, " \
+                 "(+#{st[:sync_odes]} from synchronize, +#{st[:rw_read_odes]} to readers), #{st[:repairs]} repairs, " \
+                 "#{st[:cv_waits]} condition waits, #{st[:rw_reads]} read-locked reads, " \
                  "pool permits given back for victims: #{restored}, #{ambiguous} victims caught mid wait/post"
 
     expect(st[:violations]).to eq(0), report.call
@@ -497,6 +560,10 @@ RSpec.describe "stress: processes killed at random while using every primitive (
     expect((0...m::ACCOUNTS).sum { |i| d[i] }).to eq(total), report.call
     expect((0...m::ACCOUNTS).map { |i| d[i] }.min).to be >= 0, report.call
     expect((0...m::ACCOUNTS).sum { |i| mon_d[i] }).to eq(total), report.call
+    expect((0...m::ACCOUNTS).sum { |i| s.rwdata[i] }).to eq(total), report.call
+    expect((0...m::ACCOUNTS).map { |i| s.rwdata[i] }.min).to be >= 0, report.call
+    expect(s.rwdata[m::RW_COMMITS]).to be > 10 * m::SCALE, report.call
+    expect(st[:rw_reads]).to be > 10 * m::SCALE, report.call
     expect((0...m::ACCOUNTS).map { |i| mon_d[i] }.min).to be >= 0, report.call
     expect(d[m::PRODUCED] - d[m::CONSUMED]).to eq(d[m::PENDING]), report.call
     expect(d[m::PENDING]).to be >= 0, report.call

@@ -16,11 +16,27 @@ module ProcessShared
   # thread does not hold, taking the write lock twice, or taking one kind while holding the write lock
   # (or the write lock while holding a read lock) raises {ProcessError}.
   #
-  # Owner death: a writer that dies holding the lock (SIGKILL, or its thread ends) is reported to the next
-  # acquirer, reader or writer, as {OwnerDeadError} within about 200 ms, raised holding the lock it asked
-  # for (+with_*_lock+ release it first); read locks of a dead process, or of a thread that ended, are
-  # released. Blocking calls release the GVL and are interruptible. Each lock maps 64 KiB of its own (room
-  # for 1023 reader processes at once).
+  # Owner death: a writer that dies holding the lock (SIGKILL, or its thread ends) never blocks anyone for
+  # good. The next writer gets {OwnerDeadError} holding the write lock, so it can repair the data (one
+  # writer per death). Readers get in within about 200 ms; until a writer has taken the lock over, each
+  # reader gets {OwnerDeadError} holding a read lock (the data may be half-written): release it, and take
+  # the write lock to repair. +with_*_lock+ release the lock before raising it. Read locks of a dead
+  # process, or of a thread that ended, are released silently.
+  #
+  #   begin
+  #     rw.with_read_lock { use(data) }
+  #   rescue ProcessShared::OwnerDeadError
+  #     begin
+  #       rw.acquire_write_lock
+  #     rescue ProcessShared::OwnerDeadError
+  #       repair(data)          # the one writer told of the death
+  #     end
+  #     rw.release_write_lock
+  #     retry
+  #   end
+  #
+  # Blocking calls release the GVL and are interruptible. Each lock maps 64 KiB of its own (room for 1023
+  # reader processes at once).
   class ReadWriteLock
     extend Openable
   end

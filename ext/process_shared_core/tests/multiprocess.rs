@@ -4,6 +4,7 @@ mod common;
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{fork_child, hammer, me, reap, wait_child, SharedBox};
@@ -11,6 +12,7 @@ use process_shared_core::sync::{
     Acquired, MutexError, Owner, RawAtomicInt, RawBarrier, RawCondvar, RawCounter, RawEvent, RawLatch, RawMonitor,
     RawMutex, RawRwLock, RawSemaphore, Wait,
 };
+use process_shared_core::sys::process::{current_pid, current_start_time, process_state, ProcState};
 use process_shared_core::sys::Deadline;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -727,7 +729,8 @@ fn rwlock_a_dead_readers_holds_are_released() {
     assert_eq!(rw.readers(), 0);
 }
 
-/// A writer killed holding the lock: a waiting reader takes it over (once), and everyone goes on.
+/// A writer killed holding the lock: a waiting reader lets readers in, each told until the next writer
+/// takes the lock over (and is told, once); then everyone goes on cleanly.
 #[test]
 fn rwlock_a_dead_writer_is_taken_over_by_a_reader() {
     let rw: SharedBox<RawRwLock> = SharedBox::new();
@@ -752,6 +755,12 @@ fn rwlock_a_dead_writer_is_taken_over_by_a_reader() {
     assert_eq!(out, Wait::Done(Acquired::OwnerDied(writer as u32)));
     assert!(killed.elapsed() < Duration::from_secs(1), "took {:?}", killed.elapsed());
     assert!(!rw.is_write_locked());
+    assert_eq!(rw.read(slot, me, None), Wait::Done(Acquired::OwnerDied(writer as u32))); // still unrepaired
+    rw.release_read(slot);
+    rw.release_read(slot);
+    assert_eq!(rw.write(me, None), Ok(Wait::Done(Acquired::OwnerDied(writer as u32))));
+    rw.release_write(me).unwrap();
+    assert_eq!(rw.read(slot, me, None), Wait::Done(Acquired::Clean));
     rw.release_read(slot);
     assert_eq!(rw.write(me, None), Ok(Wait::Done(Acquired::Clean)));
     rw.release_write(me).unwrap();
@@ -770,9 +779,86 @@ fn rwlock_slots_are_per_process_and_reclaimed_from_the_dead() {
     let me = me();
     let mine = rw.claim_slot(me).unwrap();
     assert_eq!(rw.claim_slot(me).unwrap(), mine);
-    assert!(rw.slot_is(mine, me.pid));
+    assert!(rw.slot_is(mine, me));
     // A writer clears the dead child's hold.
     assert_eq!(rw.write(me, Some(Deadline::after(Duration::from_secs(30)))), Ok(Wait::Done(Acquired::Clean)));
     rw.release_write(me).unwrap();
     assert_eq!(rw.readers(), 0);
+}
+
+/// Pid reuse: slot 0 belongs to a dead process that had our pid (start S-1). Process B (our pid, real
+/// start) and process C claim at once. Both judge slot 0 dead from (pid, start) read before B rewrote it;
+/// B takes it (pid back to the SAME value); C's CAS must not then succeed too (ABA): the owner word carries
+/// a start-time tag. (Found by an independent review.)
+#[test]
+fn rwlock_slot_claims_racing_under_pid_reuse_never_share_a_slot() {
+    let pid = current_pid();
+    let start = current_start_time();
+    let c_pid = std::os::unix::process::parent_id(); // alive while we run
+    let ProcState::Running { start: c_start } = process_state(c_pid) else { panic!("no parent?") };
+    let mut stolen = 0;
+    for round in 0..2000u64 {
+        let rw: Arc<SharedBox<RawRwLock>> = Arc::new(SharedBox::new());
+        let dead = Owner { pid, thread: 1, start: start + 1 }; // an earlier process with our pid
+        let i = rw.claim_slot(dead).unwrap();
+        assert!(rw.try_read(i)); // it died holding a read lock
+        let b = Owner { pid, thread: 2, start };
+        let c = Owner { pid: c_pid, thread: 3, start: c_start }; // a live process: it must keep its slot
+        let go = Arc::new(Barrier::new(2));
+        let (rw2, go2) = (rw.clone(), go.clone());
+        let tb = std::thread::spawn(move || {
+            go2.wait();
+            let i = rw2.claim_slot(b).unwrap();
+            assert!(rw2.try_read(i)); // B now reads
+            i
+        });
+        go.wait();
+        let ic = rw.claim_slot(c).unwrap();
+        let ib = tb.join().unwrap();
+        if ib == ic {
+            stolen += 1;
+            // B believes it holds a read lock; a writer gets in at once.
+            let w = Owner { pid, thread: 9, start };
+            if rw.write_mutex().try_lock(w) && rw.begin_write() {
+                panic!(
+                    "round {round}: B's slot {ib} taken by C (count {}); a writer got in while B reads",
+                    rw.slot_count(ib)
+                );
+            }
+        }
+    }
+    assert_eq!(stolen, 0);
+}
+
+/// Between a writer's take-over of the OWNER_DIED mutex and its `begin_write`, a new reader gets in and is
+/// must still be told: the dead writer's update is unrepaired until that writer holds the write lock.
+/// (Found by an independent review.)
+#[test]
+fn rwlock_readers_are_told_until_a_writer_holds_the_write_lock() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let writing: SharedBox<AtomicU32> = SharedBox::new();
+    let w1 = fork_child(|| {
+        assert_eq!(rw.write(me(), None), Ok(Wait::Done(Acquired::Clean)));
+        writing.store(1, Ordering::SeqCst);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    while writing.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    // SAFETY: killing our own child.
+    unsafe { libc::kill(w1, libc::SIGKILL) };
+    reap(w1);
+    let me = me();
+    let slot = rw.claim_slot(me).unwrap();
+    // First reader recovers: told, mutex left OWNER_DIED.
+    assert_eq!(rw.try_read_recovering(slot, me), Some(Acquired::OwnerDied(w1 as u32)));
+    rw.release_read(slot);
+    // Writer W2 (another thread) does what take_write does: try_lock fails, try_recover takes over ...
+    let w2 = Owner { pid: me.pid, thread: 2, start: me.start };
+    assert_eq!(rw.write_mutex().try_recover(w2), Some(w1 as u32));
+    // ... and before its begin_write, a reader arrives:
+    let r = rw.try_read_recovering(slot, me);
+    assert_eq!(r, Some(Acquired::OwnerDied(w1 as u32)), "reader of unrepaired data was told {r:?}");
 }

@@ -52,6 +52,20 @@ pub fn owner_dead(ruby: &Ruby, pid: u32) -> Error {
         "the owner of this lock (pid {pid}) died holding it; this thread holds it now: \
          repair the data it protects, then unlock"
     );
+    owner_dead_with(ruby, pid, msg)
+}
+
+/// `OwnerDeadError` for a reader of a `ReadWriteLock` whose writer died and whose data no writer has
+/// repaired yet: the caller holds a read lock.
+pub fn writer_dead(ruby: &Ruby, pid: u32) -> Error {
+    let msg = format!(
+        "the writer holding this lock (pid {pid}) died; the data may be half-written and no writer has taken \
+         the lock over since; this thread holds a read lock"
+    );
+    owner_dead_with(ruby, pid, msg)
+}
+
+fn owner_dead_with(ruby: &Ruby, pid: u32, msg: String) -> Error {
     let class = class(ruby, |c| c.owner_dead);
     match class.new_instance((msg.as_str(),)) {
         Ok(e) => {

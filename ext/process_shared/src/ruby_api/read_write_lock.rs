@@ -1,5 +1,6 @@
 //! `ProcessShared::ReadWriteLock`: many readers or one writer, across processes; writers are not starved;
-//! a dead writer is reported (`OwnerDeadError`) to the next acquirer, a dead reader's holds are released.
+//! a dead writer is reported (`OwnerDeadError`) to the next writer and, until one came, to every reader; a
+//! dead reader's holds are released.
 //! concurrent-ruby's method names. The lock takes a 64 KiB mapping of its own (its reader slots).
 
 use std::cell::Cell;
@@ -64,7 +65,7 @@ impl ReadWriteLock {
     /// This process's reader slot, claimed on first use (and again in a forked child).
     fn reader_slot(&self, ruby: &Ruby, rw: &RawRwLock, me: Owner) -> Result<usize, Error> {
         let (pid, i) = self.slot.get();
-        if pid == me.pid && rw.slot_is(i, pid) {
+        if pid == me.pid && rw.slot_is(i, me) {
             return Ok(i);
         }
         let i = rw.claim_slot(me).map_err(|_| {
@@ -146,6 +147,7 @@ impl ReadWriteLock {
                 }
             }
         }
+        rw.write_acquired();
         threads::hold(m);
         Ok(Some(acquired))
     }
@@ -153,7 +155,7 @@ impl ReadWriteLock {
     fn acquire_read_lock(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
         let rw = rb_self.lock(ruby)?;
         match Self::take_read(ruby, rb_self, &rw, Patience::Wait(None))? {
-            Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
+            Some(Acquired::OwnerDied(pid)) => Err(errors::writer_dead(ruby, pid)),
             _ => Ok(true),
         }
     }
@@ -162,7 +164,7 @@ impl ReadWriteLock {
         let patience = Patience::of(ruby, argv)?;
         let rw = rb_self.lock(ruby)?;
         match Self::take_read(ruby, rb_self, &rw, patience)? {
-            Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
+            Some(Acquired::OwnerDied(pid)) => Err(errors::writer_dead(ruby, pid)),
             held => Ok(held.is_some()),
         }
     }
@@ -205,7 +207,8 @@ impl ReadWriteLock {
         Ok(())
     }
 
-    /// `with_read_lock { }`: the block's value. A dead writer's `OwnerDeadError` is raised without the lock.
+    /// `with_read_lock { }`: the block's value. A dead writer's `OwnerDeadError` (its update not repaired
+    /// yet) is raised without running the block, the read lock given back.
     fn with_read_lock(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         if !ruby.block_given() {
             return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
@@ -215,7 +218,7 @@ impl ReadWriteLock {
         let before = threads::read_holds(&rw);
         if let Some(Acquired::OwnerDied(pid)) = acquired {
             Self::give_read_back(&rw, before);
-            return Err(errors::owner_dead(ruby, pid));
+            return Err(errors::writer_dead(ruby, pid));
         }
         let out = ruby.yield_values::<(), Value>(());
         // The block may have released it itself: only give back what is still ours.
@@ -261,8 +264,8 @@ impl ReadWriteLock {
     /// Whether a thread of this process holds it (then closing or collecting it keeps the mapping, for
     /// the thread-end hook).
     fn held_here(&self) -> bool {
-        let Some(p) = self.region.ptr_if_open() else { return false };
-        // SAFETY: open, so mapped; a `RawRwLock`; read without running Ruby code.
+        let Some(p) = self.region.mapped_ptr() else { return false };
+        // SAFETY: still mapped; a `RawRwLock`; read without running Ruby code.
         let rw = unsafe { &*p.cast::<RawRwLock>() };
         let (pid, i) = self.slot.get();
         rw.write_mutex().owner_pid() == Some(current_pid()) || (pid == current_pid() && rw.slot_count(i) > 0)
@@ -299,7 +302,7 @@ impl ReadWriteLock {
 
 impl Drop for ReadWriteLock {
     fn drop(&mut self) {
-        if !self.region.is_closed() && self.held_here() {
+        if self.held_here() {
             self.region.leak();
         }
     }

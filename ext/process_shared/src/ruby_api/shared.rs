@@ -73,11 +73,14 @@ impl Region {
         }
     }
 
-    /// The bytes' address if open (no Ruby error: for `Drop` and `close`).
-    #[inline]
-    pub fn ptr_if_open(&self) -> Option<*mut u8> {
-        let p = self.ptr.get();
-        (!p.is_null()).then_some(p)
+    /// The bytes' address while this process still maps them, open or closed (for the checks of `close`
+    /// and `Drop`: is a lock in there held by a thread of this process?).
+    pub fn mapped_ptr(&self) -> Option<*mut u8> {
+        match &*self.backing.borrow() {
+            Some(Backing::Own(m)) => Some(m.as_ptr()),
+            Some(Backing::Slot(slot)) => Some(slot.as_ptr()),
+            None => None,
+        }
     }
 
     /// The usable length in bytes.
@@ -107,7 +110,9 @@ impl Region {
         Ok(Pin { region: self, ptr: p })
     }
 
-    /// Hide the bytes from further calls; unmap them once no call in progress uses them. Idempotent.
+    /// Hide the bytes from further calls; unmap them now if no call in progress uses them, else when the
+    /// object is collected (a call in progress may have taken a lock in there meanwhile, which the
+    /// object's `Drop` then keeps mapped). Idempotent.
     pub fn close(&self) {
         self.ptr.set(std::ptr::null_mut());
         if self.busy.get() == 0 {
@@ -158,11 +163,8 @@ impl Pin<'_> {
 
 impl Drop for Pin<'_> {
     fn drop(&mut self) {
-        let b = self.region.busy.get() - 1;
-        self.region.busy.set(b);
-        if b == 0 && self.region.is_closed() {
-            self.region.release();
-        }
+        // Closed meanwhile: the bytes stay mapped until the object is collected (see `Region::close`).
+        self.region.busy.set(self.region.busy.get() - 1);
     }
 }
 
@@ -186,10 +188,10 @@ impl<T> Shared<T> {
         unsafe { self.region.get::<T>(ruby) }
     }
 
-    /// The object if still open (no Ruby error: for `Drop`).
-    pub fn get_if_open(&self) -> Option<&T> {
-        // SAFETY: as for `get`: created for a `T`, open, and the borrow does not outlive `&self`.
-        (!self.region.is_closed()).then(|| unsafe { &*self.region.ptr.get().cast::<T>() })
+    /// The object while this process still maps it, open or closed (no Ruby error: for `close` and `Drop`).
+    pub fn get_if_mapped(&self) -> Option<&T> {
+        // SAFETY: as for `get`: created for a `T`, still mapped, and the borrow does not outlive `&self`.
+        self.region.mapped_ptr().map(|p| unsafe { &*p.cast::<T>() })
     }
 
     /// The object, kept mapped for as long as the returned guard lives.
@@ -243,7 +245,7 @@ pub trait Primitive: magnus::TypedData + Sized {
 
 /// Keep the object's memory mapped for good if a thread of this process holds it. For `close` and `Drop`.
 pub fn leak_if_held<T: Primitive>(obj: &T) {
-    if let Some(raw) = obj.shared().get_if_open() {
+    if let Some(raw) = obj.shared().get_if_mapped() {
         if T::held_in_this_process(raw) {
             obj.shared().leak();
         }

@@ -162,10 +162,19 @@ impl RawMutex {
         if pid == 0 || pid == me.pid {
             return None;
         }
-        // Relaxed: a stale start (0, or a later owner's) only makes the CAS below fail or the check
-        // conservative; the CAS on the word is what decides.
+        // Acquire fence: `s` may have been read Relaxed; this makes the start time its taker wrote before
+        // the word (or the 0 it cleared it to, see below) visible, never an older owner's start, which would
+        // make a live owner look like a dead one whose pid was reused.
+        std::sync::atomic::fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence; 0 means "unknown" and makes the check conservative.
         let start = self.owner_start.load(Ordering::Relaxed);
         if !process_is_dead(pid, start) {
+            return None;
+        }
+        // Take the start time out first, by CAS from the one judged dead: of several recoverers only one
+        // gets past it, and no later reader pairs our pid with the dead owner's start.
+        // Relaxed: published by the Release half of the word CAS in `cas_take`.
+        if self.owner_start.compare_exchange(start, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return None;
         }
         if self.cas_take(s, me) {
@@ -175,11 +184,13 @@ impl RawMutex {
         }
     }
 
-    /// CAS the word from `from` to ours (with `WAITERS`) and record ownership.
+    /// CAS the word from `from` to ours (with `WAITERS`) and record ownership. `owner_start` must be 0 (or
+    /// ours) by now: the start time of whoever held it before must never be seen next to our pid.
     #[inline]
     fn cas_take(&self, from: u32, me: Owner) -> bool {
-        // Acquire: pairs with the Release in `unlock` (or the dead owner's last writes, as far as they went).
-        if self.state.compare_exchange(from, me.pid | WAITERS, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        // AcqRel: Acquire pairs with the Release in `unlock` (or the dead owner's last writes, as far as
+        // they went); Release publishes the cleared `owner_start` to recoverers that read our word.
+        if self.state.compare_exchange(from, me.pid | WAITERS, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             self.set_owner(me);
             true
         } else {
@@ -194,8 +205,10 @@ impl RawMutex {
         if !self.is_owned_by(owner) {
             return false;
         }
-        // Relaxed: no longer owned by any live thread; the RMW below publishes the state.
+        // Relaxed: no longer owned by any live thread; the RMW below publishes the state. The start is
+        // cleared too: whoever takes the marked word over must not be paired with it (see `cas_take`).
         self.owner_thread.store(0, Ordering::Relaxed);
+        self.owner_start.store(0, Ordering::Relaxed);
         // Release: the dead thread's writes are visible to whoever takes the lock over (Acquire CAS).
         let old = self.state.fetch_or(OWNER_DIED | WAITERS, Ordering::Release);
         if old & WAITERS != 0 {
@@ -275,6 +288,13 @@ impl RawMutex {
         }
     }
 
+    /// If the lock is marked `OWNER_DIED` (its owner died and nobody has taken it over yet): that owner's pid.
+    #[inline]
+    pub fn died_owner(&self) -> Option<u32> {
+        let s = self.state.load(Ordering::Relaxed);
+        (s & OWNER_DIED != 0).then_some(s & PID_MASK)
+    }
+
     /// Whether a thread may be asleep waiting for the lock (a hint, for `inspect`).
     pub fn has_waiters(&self) -> bool {
         self.state.load(Ordering::Relaxed) & WAITERS != 0
@@ -292,5 +312,33 @@ impl RawMutex {
             return Ok(Wait::Done(Acquired::OwnerDied(pid)));
         }
         Ok(self.lock_slow(me, deadline, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::process::{current_pid, current_start_time};
+
+    /// The state right after a live taker's CAS and before its `set_owner`: `owner_start` still holds the
+    /// previous (dead / thread-ended) owner's start. A third party's recover_from pairs the NEW pid with the
+    /// OLD start, would conclude "pid reused, owner dead", and take the lock from the live taker; so the
+    /// start is cleared whenever a lock changes hands. (Found by an independent review.)
+    #[test]
+    fn a_stale_owner_start_never_lets_a_third_party_take_a_live_lock() {
+        let m = RawMutex::new();
+        // Previous owner: a thread of process (pid p1, start s1) that ended; its process marked the lock.
+        let x = Owner { pid: current_pid(), thread: 1, start: 4242 };
+        assert!(m.try_lock(x));
+        assert!(m.mark_owner_died(x)); // (it used to leave owner_start at 4242)
+                                       // Live taker T (pid = ours, real start): the CAS of cas_take has happened ...
+        let t = Owner { pid: current_pid(), thread: 2, start: current_start_time() };
+        let s = m.state.load(Ordering::Relaxed);
+        m.state.compare_exchange(s, t.pid | WAITERS, Ordering::Acquire, Ordering::Relaxed).unwrap();
+        // ... set_owner not yet. A waiter of another process checks now:
+        let thief = Owner { pid: 3_999_999, thread: 7, start: 1 };
+        let stolen = m.try_recover(thief);
+        m.set_owner(t); // T's set_owner lands
+        assert_eq!(stolen, None, "took a LIVE owner's lock: state={:#x}", m.state.load(Ordering::Relaxed));
     }
 }

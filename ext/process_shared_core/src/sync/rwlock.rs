@@ -6,11 +6,11 @@
 //! | field      | meaning                                                                               |
 //! |------------|---------------------------------------------------------------------------------------|
 //! | `write`    | a [`RawMutex`]: writers queue on it; it names the writer (pid in the word), so a dead writer is detected as for any mutex |
-//! | `gate`     | futex word readers sleep on: `WRITER` (bit 31) while a writer holds or awaits the lock, and a sequence (bits 0..31) bumped whenever the writer leaves |
+//! | `gate`     | futex word readers sleep on: `WRITER` (bit 31) while a writer holds or awaits the lock, `READERS_WAITING` (bit 30) while a reader may sleep on it, and a sequence (bits 0..30) bumped whenever the writer leaves |
 //! | `drain`    | futex word the writer sleeps on while readers leave: bumped by a reader leaving while `WRITER` is set |
 //! | `used`     | how many reader slots were ever claimed (scans stop there)                             |
-//! | `waiting`  | threads asleep in a slow path (a hint for `has_waiters?`; a waiter that is killed stays counted) |
-//! | slot `pid`, `start` | the process (and its start time, against pid reuse) that owns the slot; 0: free; `RECLAIMING \| pid`: being freed by `pid` |
+//! | `dirty`    | the pid of a dead writer whose update no writer has taken over yet, 0 if none (readers are told) |
+//! | slot `owner`, `start` | the process that owns the slot: pid and start-time tag (against pid reuse), 0: free, `RECLAIMING \| pid`: being freed by `pid`; its full start time |
 //! | slot `count` | read holds of that process |
 //!
 //! Readers are counted per process, in the process's own slot, never in a shared total: a process that
@@ -29,11 +29,15 @@
 //! and once `WRITER` is set no new reader gets in (writers are not starved by a stream of readers).
 //!
 //! Owner death. A dead writer holds `write` (with `WRITER` set, or not yet): waiting writers take `write`
-//! over as for a mutex ([`Acquired::OwnerDied`]). Readers check whether the writer died when they find
+//! over as for a mutex ([`Acquired::OwnerDied`]): exactly one writer learns of each death, holding the
+//! write lock, and can repair the data. Readers cannot repair, but must not wait forever for a writer that
+//! may never come, nor read half-written data unawares: they check whether the writer died when they find
 //! `WRITER` set and then every [`SLICE`] while they wait; the first to see it takes `write` over, counts
-//! itself as a reader (no writer can get in meanwhile), clears `WRITER` and unlocks: it holds a read lock,
-//! with [`Acquired::OwnerDied`]. Exactly one acquirer, reader or writer, learns of each death. Read holds
-//! of a dead process are released silently.
+//! itself as a reader (no writer can get in meanwhile), records the dead pid in `dirty`, lets readers in
+//! and leaves `write` marked `OWNER_DIED` for the next writer. Until a writer holds the write lock again
+//! (taken over, readers drained: [`RawRwLock::write_acquired`] clears `dirty`), every reader that gets in
+//! is told ([`Acquired::OwnerDied`], holding a read lock). Read holds of a dead process are released
+//! silently.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -45,15 +49,31 @@ use crate::sys::{futex_wake, Deadline};
 pub const READER_SLOTS: usize = 1023;
 
 const WRITER: u32 = 1 << 31; // in `gate`: a writer holds or awaits the lock; readers stay out
-const SEQUENCE: u32 = WRITER - 1; // in `gate`: bumped when the writer leaves
-const RECLAIMING: u32 = 1 << 31; // in a slot's `pid`: being freed by the pid in the low bits
+const READERS_WAITING: u32 = 1 << 30; // in `gate`: a reader may sleep on it (a hint for `has_waiters`)
+const SEQUENCE: u32 = READERS_WAITING - 1; // in `gate`: bumped when the writer leaves
+const RECLAIMING: u32 = 1 << 31; // in a slot's owner pid: being freed by the pid in the low bits
+
+/// A slot's owner word: the pid in the low half, the low 32 bits of its start time in the high half (a
+/// process that reuses the pid has another start time, so a CAS on the word cannot mistake one for the
+/// other).
+#[inline]
+fn owner_word(pid: u32, start: u64) -> u64 {
+    u64::from(pid) | (start << 32)
+}
+
+/// The owner word of a slot being freed by process `pid`.
+#[inline]
+fn reclaiming(pid: u32) -> u64 {
+    u64::from(RECLAIMING | pid)
+}
 
 /// One process's read holds, on a cache line of its own.
 #[repr(C, align(64))]
 #[derive(Debug, Default)]
 pub struct ReaderSlot {
-    pid: AtomicU32,
+    owner: AtomicU64,
     count: AtomicU32,
+    _reserved: u32,
     start: AtomicU64,
 }
 
@@ -65,8 +85,8 @@ pub struct RawRwLock {
     gate: AtomicU32,
     drain: AtomicU32,
     used: AtomicU32,
-    waiting: AtomicU32,
-    _reserved: [u64; 3],
+    dirty: AtomicU32,
+    _reserved: [u32; 5],
     slots: [ReaderSlot; READER_SLOTS],
 }
 
@@ -87,22 +107,15 @@ impl RawRwLock {
     /// caller caches the index for `me.pid` and re-checks it with [`RawRwLock::slot_is`].
     #[cold]
     pub fn claim_slot(&self, me: Owner) -> Result<usize, ReadError> {
-        let used = self.used();
+        let mine = owner_word(me.pid, me.start);
         // Already ours (another handle in this process claimed it)?
-        if let Some(i) = (0..used).find(|&i| self.is_mine(&self.slots[i], me)) {
+        if let Some(i) = (0..self.used()).find(|&i| self.slots[i].owner.load(Ordering::Acquire) == mine) {
             return Ok(i);
         }
         for i in 0..READER_SLOTS {
             let slot = &self.slots[i];
-            let p = slot.pid.load(Ordering::Acquire);
-            let claimed = if p == 0 {
-                self.take_slot(slot, 0, me)
-            } else if p & RECLAIMING == 0 && self.slot_owner_dead(slot, p) {
-                self.take_slot(slot, p, me)
-            } else {
-                false
-            };
-            if claimed {
+            let o = slot.owner.load(Ordering::Acquire);
+            if (o == 0 || self.slot_owner_dead(slot, o)) && self.take_slot(slot, o, me) {
                 // SeqCst: part of the Dekker pair: a writer that misses our count must not miss the slot
                 // (its SeqCst load of `used` follows its `gate |= WRITER`; our claim precedes our count).
                 self.used.fetch_max(i as u32 + 1, Ordering::SeqCst);
@@ -119,66 +132,66 @@ impl RawRwLock {
         (self.used.load(Ordering::SeqCst) as usize).min(READER_SLOTS)
     }
 
-    /// Whether `slot` belongs to process `me` (its pid *and* start time: not to an earlier process that had
-    /// the same pid and died).
-    fn is_mine(&self, slot: &ReaderSlot, me: Owner) -> bool {
-        // Acquire: the start time was written before the pid (Release) by the claimer.
-        slot.pid.load(Ordering::Acquire) == me.pid && slot.start.load(Ordering::Relaxed) == me.start
-    }
-
-    /// Whether slot `i` (from [`RawRwLock::claim_slot`]) still belongs to `pid`.
+    /// Whether slot `i` (from [`RawRwLock::claim_slot`]) still belongs to process `me`.
     #[inline]
-    pub fn slot_is(&self, i: usize, pid: u32) -> bool {
-        i < READER_SLOTS && self.slots[i].pid.load(Ordering::Relaxed) == pid
+    pub fn slot_is(&self, i: usize, me: Owner) -> bool {
+        i < READER_SLOTS && self.slots[i].owner.load(Ordering::Relaxed) == owner_word(me.pid, me.start)
     }
 
-    /// Free a slot whose owner was `from` (0: free already) and give it to `me`, with a zero count.
-    fn take_slot(&self, slot: &ReaderSlot, from: u32, me: Owner) -> bool {
-        // Acquire: see the dead owner's last count before clearing it (nothing depends on it, but the
-        // RECLAIMING mark must be ordered before our writes).
-        if slot.pid.compare_exchange(from, RECLAIMING | me.pid, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    /// Free a slot whose owner word was `from` (0: free already; else a dead owner's) and give it to `me`,
+    /// with a zero count. The CAS compares pid *and* start tag, so a slot re-claimed meanwhile by a live
+    /// process that reuses the dead pid is left alone.
+    fn take_slot(&self, slot: &ReaderSlot, from: u64, me: Owner) -> bool {
+        // Acquire: orders our writes below after the claim (nothing of the dead owner's is needed).
+        if slot.owner.compare_exchange(from, reclaiming(me.pid), Ordering::Acquire, Ordering::Relaxed).is_err() {
             return false;
         }
         // Relaxed: nobody counts on a slot marked RECLAIMING; the store below publishes both.
         slot.count.store(0, Ordering::Relaxed);
         slot.start.store(me.start, Ordering::Relaxed);
         // Release: publishes the zero count and start time with the new owner.
-        slot.pid.store(me.pid, Ordering::Release);
+        slot.owner.store(owner_word(me.pid, me.start), Ordering::Release);
         true
     }
 
-    /// Whether the process owning `slot` (pid `p`) has died: gone, a zombie, or `p` now names a process
-    /// started at another time (ours included).
-    fn slot_owner_dead(&self, slot: &ReaderSlot, p: u32) -> bool {
-        // Relaxed: a stale start makes the check conservative (or fail); the CAS on `pid` decides.
-        process_is_dead(p, slot.start.load(Ordering::Relaxed))
+    /// Whether the owner (word `o`, non-zero) of `slot` is dead: the process is gone, a zombie, or its pid
+    /// now names a process started at another time (ours included); for a slot left `RECLAIMING` by a
+    /// process killed while freeing it: that process is gone.
+    fn slot_owner_dead(&self, slot: &ReaderSlot, o: u64) -> bool {
+        let pid = o as u32;
+        if pid & RECLAIMING != 0 {
+            return process_is_dead(pid & !RECLAIMING, 0);
+        }
+        // Relaxed: `start` was written before the owner word (Release) we read with Acquire.
+        process_is_dead(pid, slot.start.load(Ordering::Relaxed))
     }
 
     /// Clear the read holds of dead processes (a writer waiting for readers calls this every slice).
     #[cold]
     fn reclaim_dead_readers(&self, me: Owner) {
+        let mine = owner_word(me.pid, me.start);
         for slot in &self.slots[..self.used()] {
-            let p = slot.pid.load(Ordering::Acquire);
-            if p != 0 && p & RECLAIMING == 0 && !self.is_mine(slot, me) && slot.count.load(Ordering::Relaxed) != 0 {
-                // Only by CAS, and only from the dead pid: a process that re-claimed the slot meanwhile
-                // makes it fail.
-                if self.slot_owner_dead(slot, p)
-                    && slot.pid.compare_exchange(p, RECLAIMING | me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok()
-                {
-                    slot.count.store(0, Ordering::Relaxed);
-                    // Release: the slot is free, its count zero.
-                    slot.pid.store(0, Ordering::Release);
-                }
+            let o = slot.owner.load(Ordering::Acquire);
+            // Only by CAS from the very owner word judged dead (see `take_slot`).
+            if o != 0
+                && o != mine
+                && self.slot_owner_dead(slot, o)
+                && slot.owner.compare_exchange(o, reclaiming(me.pid), Ordering::Acquire, Ordering::Relaxed).is_ok()
+            {
+                slot.count.store(0, Ordering::Relaxed);
+                // Release: the slot is free, its count zero.
+                slot.owner.store(0, Ordering::Release);
             }
         }
     }
 
-    /// Whether every live slot's count is 0 (slots being reclaimed, or free, count as empty).
+    /// Whether every live slot's count is 0 (slots being reclaimed, or free, count as empty: their counts
+    /// belong to dead processes).
     fn readers_drained(&self) -> bool {
         self.slots[..self.used()].iter().all(|slot| {
             // SeqCst: the writer's half of the Dekker pair (after setting WRITER).
-            let p = slot.pid.load(Ordering::SeqCst);
-            p == 0 || p & RECLAIMING != 0 || slot.count.load(Ordering::SeqCst) == 0
+            let o = slot.owner.load(Ordering::SeqCst);
+            o == 0 || (o as u32) & RECLAIMING != 0 || slot.count.load(Ordering::SeqCst) == 0
         })
     }
 
@@ -219,13 +232,24 @@ impl RawRwLock {
     /// live writer holds or awaits it. Reads `/proc` only in the last case.
     pub fn try_read_recovering(&self, i: usize, me: Owner) -> Option<Acquired> {
         if self.try_read(i) {
-            return Some(Acquired::Clean);
+            return Some(self.read_outcome());
         }
         self.recover_for_read(i, me).map(Acquired::OwnerDied)
     }
 
+    /// For a reader that got in: whether a dead writer's update is still unrepaired (no writer has held the
+    /// write lock since). Acquire: pairs with the recovering reader's store, made before it opened the gate.
+    #[inline]
+    fn read_outcome(&self) -> Acquired {
+        match self.dirty.load(Ordering::Acquire) {
+            0 => Acquired::Clean,
+            pid => Acquired::OwnerDied(pid),
+        }
+    }
+
     /// If `WRITER` is set and the writers' mutex belongs to a dead writer: take the mutex over, take a read
-    /// hold in slot `i` (no writer can get in meanwhile), let readers in and unlock. Returns the dead pid.
+    /// hold in slot `i` (no writer can get in meanwhile), let readers in and give the mutex back marked
+    /// `OWNER_DIED` (for the next writer to repair). Returns the dead pid.
     #[cold]
     fn recover_for_read(&self, i: usize, me: Owner) -> Option<u32> {
         if self.gate.load(Ordering::Relaxed) & WRITER == 0 {
@@ -234,8 +258,10 @@ impl RawRwLock {
         let pid = self.write.try_recover(me)?;
         // SeqCst: as in `try_read`; counted before the gate opens, so the next writer waits for us.
         self.slots[i].count.fetch_add(1, Ordering::SeqCst);
+        // Release: before the gate opens (its Release CAS orders it for every reader that gets in).
+        self.dirty.store(pid.max(1), Ordering::Release);
         self.open_gate();
-        let _ = self.write.unlock(me);
+        let _ = self.write.give_back_owner_died(me, pid);
         Some(pid)
     }
 
@@ -246,34 +272,36 @@ impl RawRwLock {
     pub fn read_slow(&self, i: usize, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<Acquired> {
         for _ in 0..SPIN {
             if self.gate.load(Ordering::Relaxed) & WRITER == 0 && self.try_read(i) {
-                return Wait::Done(Acquired::Clean);
+                return Wait::Done(self.read_outcome());
             }
             std::hint::spin_loop();
         }
         let mut check_at = Deadline::after(std::time::Duration::ZERO);
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let out = loop {
+        loop {
             // Acquire: the writer's release of `gate` publishes its writes to us.
             let g = self.gate.load(Ordering::Acquire);
             if g & WRITER == 0 {
                 if self.try_read(i) {
-                    break Wait::Done(Acquired::Clean);
+                    return Wait::Done(self.read_outcome());
                 }
                 continue;
             }
             if check_at.expired() {
                 check_at = Deadline::after(SLICE);
                 if let Some(pid) = self.recover_for_read(i, me) {
-                    break Wait::Done(Acquired::OwnerDied(pid));
+                    return Wait::Done(Acquired::OwnerDied(pid));
                 }
             }
-            if let Some(out) = sleep_step(&self.gate, g, deadline, interruptible) {
-                break out;
+            if g & READERS_WAITING == 0
+                // Relaxed: the futex syscall re-reads the word; the bit is a hint for `has_waiters`.
+                && self.gate.compare_exchange(g, g | READERS_WAITING, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
             }
-        };
-        // Relaxed: a hint.
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        out
+            if let Some(out) = sleep_step(&self.gate, g | READERS_WAITING, deadline, interruptible) {
+                return out;
+            }
+        }
     }
 
     // ----- writers ---------------------------------------------------------------------------------
@@ -284,14 +312,17 @@ impl RawRwLock {
         &self.write
     }
 
-    /// [`RawMutex::lock_slow`] on the writers' mutex, counted in the waiters hint.
+    /// [`RawMutex::lock_slow`] on the writers' mutex.
     #[cold]
     pub fn write_lock_slow(&self, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<Acquired> {
-        // Relaxed (both): a hint.
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let out = self.write.lock_slow(me, deadline, interruptible);
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        out
+        self.write.lock_slow(me, deadline, interruptible)
+    }
+
+    /// Holding the write lock (readers drained): a dead writer's update, if one was pending, is now the
+    /// caller's to repair, so readers are no longer told.
+    pub fn write_acquired(&self) {
+        // Relaxed: readers are shut out until the writer leaves; its Release in `open_gate` publishes this.
+        self.dirty.store(0, Ordering::Relaxed);
     }
 
     /// Holding the writers' mutex: shut readers out. True if no reader is left (the write lock is held).
@@ -314,13 +345,12 @@ impl RawRwLock {
             std::hint::spin_loop();
         }
         let mut check_at = Deadline::after(SLICE);
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let out = loop {
+        loop {
             // SeqCst: read `drain` before scanning; a reader bumps it after decrementing, so either we
             // see its decrement or the futex sees the new `drain` and does not sleep.
             let d = self.drain.load(Ordering::SeqCst);
             if self.readers_drained() {
-                break Wait::Done(());
+                return Wait::Done(());
             }
             if check_at.expired() {
                 check_at = Deadline::after(SLICE);
@@ -328,12 +358,9 @@ impl RawRwLock {
                 continue;
             }
             if let Some(out) = sleep_step(&self.drain, d, deadline, interruptible) {
-                break out;
+                return out;
             }
-        };
-        // Relaxed: a hint.
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        out
+        }
     }
 
     /// Let readers in again (clear `WRITER`, wake them). For the writers' mutex holder only: on leaving,
@@ -348,7 +375,7 @@ impl RawRwLock {
                 Err(cur) => g = cur,
             }
         }
-        if g & WRITER != 0 {
+        if g & (WRITER | READERS_WAITING) != 0 {
             futex_wake(&self.gate, i32::MAX);
         }
     }
@@ -370,10 +397,14 @@ impl RawRwLock {
             other => return Ok(other),
         };
         if self.begin_write() {
+            self.write_acquired();
             return Ok(Wait::Done(acquired));
         }
         match self.drain_slow(me, deadline, false) {
-            Wait::Done(()) => Ok(Wait::Done(acquired)),
+            Wait::Done(()) => {
+                self.write_acquired();
+                Ok(Wait::Done(acquired))
+            }
             other => {
                 self.open_gate();
                 let _ = self.write.unlock(me);
@@ -415,16 +446,20 @@ impl RawRwLock {
         self.slots[..self.used()]
             .iter()
             .filter(|s| {
-                let p = s.pid.load(Ordering::Relaxed);
-                p != 0 && p & RECLAIMING == 0
+                let o = s.owner.load(Ordering::Relaxed);
+                o != 0 && (o as u32) & RECLAIMING == 0
             })
             .map(|s| s.count.load(Ordering::Relaxed))
             .sum()
     }
 
-    /// Whether any thread may be waiting for the lock (a hint).
+    /// Whether any thread may be waiting for the lock (a hint: a reader that may sleep, a writer that may
+    /// sleep on the writers' mutex, or a writer waiting for readers to leave; it can stay true while a
+    /// writer that had to wait holds the lock). Waiters that were killed are forgotten once the lock is
+    /// next released.
     pub fn has_waiters(&self) -> bool {
-        self.waiting.load(Ordering::Relaxed) != 0
+        let g = self.gate.load(Ordering::Relaxed);
+        g & READERS_WAITING != 0 || self.write.has_waiters() || (g & WRITER != 0 && self.readers() > 0)
     }
 }
 
