@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 # Cross-process concurrency primitives: shared memory, semaphores, mutexes, condition variables, monitors,
-# readers-writer locks, atomic integers, counters, events, latches and barriers that live in shared memory,
-# work across +fork+, and release the GVL while they wait.
+# readers-writer locks, queues, atomic integers, counters, events, latches and barriers that live in shared
+# memory, work across +fork+, and release the GVL while they wait.
 #
 # Every object is created in an anonymous shared mapping, so it is shared with the children forked after it
 # was created. See the README for examples.
@@ -27,4 +27,5 @@ require "process_shared/event"
 require "process_shared/count_down_latch"
 require "process_shared/barrier"
 require "process_shared/read_write_lock"
+require "process_shared/queue"
 require "process_shared/fork"

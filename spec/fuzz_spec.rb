@@ -4,7 +4,7 @@
 # FUZZ_CALLS random calls (default 100_000) of random public methods on a pool of objects of every class
 # (SharedMemory, SharedArray of every type, Semaphore, BinarySemaphore, Mutex, Monitor, ConditionVariable,
 # Monitor#new_cond conditions, Semaphore#to_mtx facades, MonitorMixin objects, AtomicInteger, Counters, Event,
-# CountDownLatch, Barrier, ReadWriteLock), with 0-4 random arguments drawn from a nasty pool (bignums, NaN,
+# CountDownLatch, Barrier, ReadWriteLock, Queue), with 0-4 random arguments drawn from a nasty pool (bignums, NaN,
 # infinities, Complex, garbage strings, other pool objects, BasicObjects, objects whose to_f/to_str/to_ary/
 # to_int/address/marshal_dump raise, throw or close things), random blocks (that return, raise, throw, break,
 # close the receiver or make more calls), random closing, and random or crafted garbage written into shared
@@ -191,7 +191,7 @@ module ProcessSharedFuzz
     # ---------------------------------------------------------------------------------------------------
 
     KINDS = %i[mem typed_mem ary sem bsem mutex monitor cv cond facade mixin mixed atomic counters event latch
-               barrier rwlock].freeze
+               barrier rwlock queue].freeze
 
     def fill_pool
       KINDS.each { |k| 3.times { @pool << make(k) } }
@@ -218,6 +218,7 @@ module ProcessSharedFuzz
       when :latch then PS::CountDownLatch.new(@rng.rand(0..2))
       when :barrier then PS::Barrier.new(@rng.rand(1..3))
       when :rwlock then PS::ReadWriteLock.new
+      when :queue then PS::Queue.new(capacity: pick([8, 64, 4096]), max: pick([nil, 1, 3]))
       end
     end
 
@@ -488,6 +489,8 @@ module ProcessSharedFuzz
 
     # The arguments, made safe, or :skip.
     def unblock(recv, meth, args)
+      return queue_unblock(recv, meth, args) if recv.is_a?(PS::Queue)
+
       if (i = timeout_index(recv, meth))
         args += [nil] * (i + 1 - args.size) if args.size <= i && args.size >= i # the default is nil
         args[i] = pick([0, 0.001, Rational(1, 1000), -0.0]) if args.size > i && long_timeout?(recv, args[i])
@@ -501,6 +504,19 @@ module ProcessSharedFuzz
       return args if sem.closed? || sem.value.positive?
 
       :skip
+    end
+
+    # Queue calls take their timeout as a keyword, which random positional arguments never give: a push is
+    # only made when it cannot wait (closed, or empty: a record that fits at all fits then), a waiting pop
+    # only when something is there.
+    def queue_unblock(recv, meth, args)
+      return args if recv.closed?
+
+      case meth
+      when "push", "<<", "enq" then recv.empty? ? args : :skip
+      when "pop", "shift", "deq" then recv.empty? && (args.empty? || !args.first) ? :skip : args # non_block falsy
+      else args
+      end
     end
 
     def block_for?(meth)
@@ -547,7 +563,7 @@ module ProcessSharedFuzz
     def class_call
       klass = pick([PS::SharedMemory, PS::SharedArray, PS::Semaphore, PS::BinarySemaphore, PS::Mutex, PS::Monitor,
                     PS::ConditionVariable, PS::SemaphoreMutex, PS::Monitor::ConditionVariable, PS::AtomicInteger,
-                    PS::Counters, PS::Event, PS::CountDownLatch, PS::Barrier, PS::ReadWriteLock])
+                    PS::Counters, PS::Event, PS::CountDownLatch, PS::Barrier, PS::ReadWriteLock, PS::Queue])
       meth = klass.respond_to?(:open) && chance(0.3) ? :open : :new
       args = Array.new(@rng.rand(0..3)) do
         chance(0.5) ? pick(SIZES) : nasty(nil)
@@ -722,7 +738,11 @@ module ProcessSharedFuzz
     # Oracles
     # ---------------------------------------------------------------------------------------------------
 
+    # Whether calls on obj must raise ClosedError. (A closed Queue is a state, as for Thread::Queue: still
+    # usable, it drains.)
     def closed?(obj)
+      return false if obj.is_a?(PS::Queue)
+
       obj.respond_to?(:closed?) ? obj.closed? : false
     rescue StandardError
       false
@@ -743,7 +763,8 @@ module ProcessSharedFuzz
       when PS::Event then obj.set?
       when PS::CountDownLatch then obj.count
       when PS::Barrier then [obj.number_waiting, obj.broken?]
-      when PS::ReadWriteLock then obj.inspect
+      when PS::ReadWriteLock then obj.closed? ? nil : obj.inspect
+      when PS::Queue then obj.size # (not closed?: an argument's conversion may close it)
       end
     rescue PS::ClosedError
       nil

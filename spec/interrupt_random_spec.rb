@@ -809,6 +809,29 @@ RSpec.describe "interrupting blocking calls at random (issue 3, point 2)", :stre
       expect(outcomes).to all(satisfy { |o, value, waiters| waiters.zero? && value == (o == :interrupted ? 1 : 0) })
     end
 
+    it "Queue#pop puts the element back at the front", timeout: 20 do
+      outcomes = Array.new(3) do
+        q = ProcessShared::Queue.new
+        outcome, = race(-> { q.pop }, release: -> { q.push(:first) && q.push(:second) },
+                                      taken: -> { q.size == 1 })
+        [outcome, q.size, q.pop(true)]
+      end
+      expect_race_hit(outcomes)
+      expected = { returned: [1, :second], interrupted: [2, :first] }
+      expect(outcomes).to all(satisfy { |o, size, front| expected.fetch(o) == [size, front] })
+    end
+
+    it "Queue#push takes its element back", timeout: 20 do
+      outcomes = Array.new(3) do
+        q = ProcessShared::Queue.new(max: 1)
+        q.push(:full)
+        outcome, = race(-> { q.push(:pushed) }, release: -> { q.pop }, taken: -> { q.size == 1 })
+        [outcome, q.size]
+      end
+      expect_race_hit(outcomes)
+      expect(outcomes).to all(satisfy { |o, size| size == (o == :returned ? 1 : 0) })
+    end
+
     it "Semaphore#try_wait(timeout) gives the permit back", timeout: 20 do
       outcomes = Array.new(3) do
         sem = ProcessShared::Semaphore.new(0)

@@ -95,6 +95,15 @@ RSpec.describe "interrupting blocking calls" do
           Thread.new { rw.try_write_lock && rw.release_write_lock }.value
       }]
     },
+    "Queue#pop" => lambda {
+      q = ProcessShared::Queue.new
+      [-> { q.pop }, -> { q.num_waiting.zero? && q.push(:x) && q.pop(true) == :x && q.empty? }]
+    },
+    "Queue#push (full)" => lambda {
+      q = ProcessShared::Queue.new(max: 1)
+      q.push(:first)
+      [-> { q.push(:second) }, -> { q.num_waiting.zero? && q.size == 1 && q.pop == :first && q.empty? }]
+    },
     "Barrier#wait" => lambda {
       b = ProcessShared::Barrier.new(2)
       # The interrupted arrival was withdrawn: one more arrival does not trip it, and it is not broken.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{fork_child, hammer, me, reap, wait_child, SharedBox};
 use process_shared_core::sync::{
-    Acquired, MutexError, Owner, RawAtomicInt, RawBarrier, RawCondvar, RawCounter, RawEvent, RawLatch, RawMonitor,
-    RawMutex, RawRwLock, RawSemaphore, Wait,
+    Acquired, MutexError, Owner, PopOutcome, PushOutcome, QueueRef, RawAtomicInt, RawBarrier, RawCondvar, RawCounter,
+    RawEvent, RawLatch, RawMonitor, RawMutex, RawRwLock, RawSemaphore, Wait,
 };
 use process_shared_core::sys::process::{current_pid, current_start_time, process_state, ProcState};
 use process_shared_core::sys::Deadline;
@@ -861,4 +861,164 @@ fn rwlock_readers_are_told_until_a_writer_holds_the_write_lock() {
     // ... and before its begin_write, a reader arrives:
     let r = rw.try_read_recovering(slot, me);
     assert_eq!(r, Some(Acquired::OwnerDied(w1 as u32)), "reader of unrepaired data was told {r:?}");
+}
+
+/// A queue in its own shared mapping, for tests.
+struct TestQueue {
+    map: process_shared_core::sys::SharedMapping,
+    len: usize,
+}
+
+impl TestQueue {
+    fn new(ring: usize, max: u64) -> TestQueue {
+        let len = QueueRef::size_for(ring).unwrap();
+        let t = TestQueue { map: process_shared_core::sys::SharedMapping::anonymous(len).unwrap(), len };
+        t.q().init(max);
+        t
+    }
+
+    fn q(&self) -> QueueRef<'_> {
+        // SAFETY: a fresh zeroed page-aligned mapping of `len` bytes, used only as a queue, alive with `self`.
+        unsafe { QueueRef::new(self.map.as_ptr(), self.len) }
+    }
+}
+
+/// A record that checks itself: (producer, sequence number, filler of a varying length, checksum).
+fn record(producer: u32, seq: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&producer.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes());
+    v.extend(std::iter::repeat_n((seq % 251) as u8, (seq % 37) as usize));
+    let sum: u32 = v.iter().map(|&b| u32::from(b)).sum();
+    v.extend_from_slice(&sum.to_le_bytes());
+    v
+}
+
+/// (producer, seq) if the record is whole.
+fn check_record(v: &[u8]) -> Option<(u32, u32)> {
+    if v.len() < 12 {
+        return None;
+    }
+    let (body, sum) = v.split_at(v.len() - 4);
+    let expect: u32 = body.iter().map(|&b| u32::from(b)).sum();
+    (u32::from_le_bytes(sum.try_into().ok()?) == expect).then(|| {
+        (u32::from_le_bytes(body[0..4].try_into().unwrap()), u32::from_le_bytes(body[4..8].try_into().unwrap()))
+    })
+}
+
+/// Two producers and two consumers through a small ring (it wraps and fills constantly): every record
+/// arrives once, whole, and each producer's records in order.
+#[test]
+fn queue_is_a_fifo_across_processes() {
+    let t = TestQueue::new(200, 0);
+    let seen: SharedBox<[AtomicU32; 2]> = SharedBox::new();
+    let per = 5_000u32;
+    hammer(4, LIMIT, |i| {
+        let q = t.q();
+        let me = me();
+        if i < 2 {
+            for seq in 0..per {
+                let out = q.push_step(me, &record(i as u32, seq), None, false);
+                assert!(matches!(out, Wait::Done(PushOutcome::Pushed(_))), "{out:?}");
+            }
+        } else {
+            let mut last = [None::<u32>; 2];
+            loop {
+                match q.pop_step(me, false, Some(Deadline::after(Duration::from_millis(500))), false) {
+                    Wait::Done(PopOutcome::Item(v)) => {
+                        let (p, seq) = check_record(&v).expect("a torn record");
+                        let p = p as usize;
+                        assert!(last[p].is_none_or(|l| seq > l), "out of order");
+                        last[p] = Some(seq);
+                        seen[p].fetch_add(1, Ordering::SeqCst);
+                    }
+                    Wait::TimedOut => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    });
+    assert_eq!([seen[0].load(Ordering::SeqCst), seen[1].load(Ordering::SeqCst)], [per, per]);
+    assert!(t.q().is_empty());
+}
+
+#[test]
+fn queue_limits_close_clear_and_give_back() {
+    let t = TestQueue::new(64, 2);
+    let q = t.q();
+    let me = me();
+    let soon = || Some(Deadline::after(Duration::from_millis(20)));
+    let Wait::Done(PushOutcome::Pushed(first)) = q.push_step(me, b"one", None, false) else { panic!() };
+    let Wait::Done(PushOutcome::Pushed(second)) = q.push_step(me, b"two", None, false) else { panic!() };
+    assert_eq!(q.push_step(me, b"three", soon(), false), Wait::TimedOut); // max 2
+    assert!(!q.retract(me, first)); // not the newest
+    assert!(q.retract(me, second));
+    assert_eq!(q.len(), 1);
+    assert!(q.fits_at_all(60) && !q.fits_at_all(61));
+    assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"one".to_vec())));
+    assert!(q.unshift(me, b"one"));
+    assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"one".to_vec())));
+    assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Empty));
+    assert_eq!(q.pop_step(me, false, soon(), false), Wait::TimedOut);
+    q.push_step(me, b"x", None, false);
+    q.clear(me);
+    assert!(q.is_empty());
+    q.push_step(me, b"last", None, false);
+    q.close(me);
+    assert!(q.is_closed());
+    assert_eq!(q.push_step(me, b"y", None, false), Wait::Done(PushOutcome::Closed));
+    assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"last".to_vec())));
+    assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::ClosedEmpty));
+    assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Empty));
+}
+
+/// Producers and consumers SIGKILLed at random moments: the queue stays usable and never yields a torn
+/// record.
+#[test]
+fn queue_survives_processes_killed_mid_operation() {
+    let t = TestQueue::new(512, 0);
+    let torn: SharedBox<AtomicU32> = SharedBox::new();
+    let popped: SharedBox<AtomicU32> = SharedBox::new();
+    let worker = |i: usize| {
+        let q = t.q();
+        let me = me();
+        let mut seq = 0u32;
+        loop {
+            if i % 2 == 0 {
+                q.push_step(me, &record(i as u32, seq), None, false);
+                seq += 1;
+            } else if let Wait::Done(PopOutcome::Item(v)) =
+                q.pop_step(me, false, Some(Deadline::after(Duration::from_millis(50))), false)
+            {
+                if check_record(&v).is_none() {
+                    torn.fetch_add(1, Ordering::SeqCst);
+                }
+                popped.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    };
+    let mut pids: Vec<_> = (0..4).map(|i| fork_child(|| worker(i))).collect();
+    for round in 0..60 {
+        std::thread::sleep(Duration::from_millis(5));
+        let i = round % 4;
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(pids[i], libc::SIGKILL) };
+        reap(pids[i]);
+        pids[i] = fork_child(|| worker(i));
+    }
+    for pid in pids {
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        reap(pid);
+    }
+    assert_eq!(torn.load(Ordering::SeqCst), 0);
+    assert!(popped.load(Ordering::SeqCst) > 100);
+    // Still usable, and what is left is whole.
+    let q = t.q();
+    let me = me();
+    let soon = Some(Deadline::after(Duration::from_secs(5)));
+    assert!(matches!(q.push_step(me, &record(9, 9), soon, false), Wait::Done(PushOutcome::Pushed(_))));
+    while let Wait::Done(PopOutcome::Item(v)) = q.pop_step(me, true, soon, false) {
+        assert!(check_record(&v).is_some(), "a torn record left in the queue");
+    }
 }

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod event;
 pub mod monitor;
 pub mod mutex;
+pub mod queue;
 pub mod read_write_lock;
 pub mod semaphore;
 pub mod shared;
@@ -31,6 +32,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     count_down_latch::init(ruby, m)?;
     barrier::init(ruby, m)?;
     read_write_lock::init(ruby, m)?;
+    queue::init(ruby, m)?;
     // Resolve each wrapped class now: magnus looks a class up lazily (running Ruby code) on its first use,
     // which, if that came during a call with an interrupt due, would see the interrupt as a failed lookup.
     use magnus::TypedData;
@@ -46,6 +48,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         count_down_latch::CountDownLatch::class(ruby),
         barrier::Barrier::class(ruby),
         read_write_lock::ReadWriteLock::class(ruby),
+        queue::Queue::class(ruby),
     );
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
     m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;

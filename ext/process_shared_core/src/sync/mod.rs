@@ -12,6 +12,7 @@ mod condvar;
 mod event;
 mod monitor;
 mod mutex;
+mod queue;
 mod rwlock;
 mod semaphore;
 
@@ -21,6 +22,7 @@ pub use condvar::RawCondvar;
 pub use event::{RawEvent, RawLatch};
 pub use monitor::{MonitorError, RawMonitor};
 pub use mutex::{Acquired, MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
+pub use queue::{PopOutcome, PushOutcome, Pushed, QueueHeader, QueueRef, QUEUE_HEADER, RECORD_HEADER};
 pub use rwlock::{RawRwLock, ReadError, ReaderSlot, READER_SLOTS};
 pub use semaphore::{PostError, RawSemaphore};
 

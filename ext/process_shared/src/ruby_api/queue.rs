@@ -1,0 +1,191 @@
+//! `ProcessShared::Queue`: a bounded cross-process FIFO of Marshal dumps in a shared ring buffer. The
+//! Ruby side (`lib/process_shared/queue.rb`) dumps and loads; this side moves bytes. Every blocking call
+//! releases the GVL; an interrupt that lands just as a push or pop succeeded takes it back (the record is
+//! retracted, or put back at the front) before the exception is raised.
+
+use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, RString, Ruby, Value};
+use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RECORD_HEADER};
+
+use super::errors;
+use super::shared::{Pin, Region};
+use super::threads::me;
+use crate::helpers::{args, nogvl};
+
+/// The largest capacity, in bytes (1 GiB).
+const CAPACITY_MAX: i64 = 1 << 30;
+
+#[magnus::wrap(class = "ProcessShared::Queue", free_immediately, size)]
+pub struct Queue {
+    region: Region,
+    capacity: usize,
+}
+
+struct Held<'a>(Pin<'a>, usize);
+
+impl Held<'_> {
+    fn q(&self) -> QueueRef<'_> {
+        // SAFETY: the region was mapped for a queue of this length (zeroed, then `init`), stays mapped while
+        // pinned, and holds nothing else.
+        unsafe { QueueRef::new(self.0.as_ptr(), self.1) }
+    }
+}
+
+impl Queue {
+    /// `_create(capacity, max)`: `capacity` bytes of records, `max` elements (nil: no limit).
+    fn create(ruby: &Ruby, class: RClass, capacity: Value, max: Value) -> Result<Obj<Queue>, Error> {
+        let capacity = args::int_in(ruby, capacity, "capacity", 1, CAPACITY_MAX)? as usize;
+        let max = if max.is_nil() { 0 } else { args::int_in(ruby, max, "max", 1, i64::MAX)? as u64 };
+        let ring = capacity + RECORD_HEADER; // so that one record of `capacity` bytes fits
+        let len = QueueRef::size_for(ring).ok_or_else(|| errors::arg(ruby, "capacity too large"))?;
+        let region = Region::anonymous(ruby, len, "ProcessShared::Queue")?;
+        let q = Queue { region, capacity };
+        q.held(ruby)?.q().init(max);
+        Ok(ruby.obj_wrap_as(q, class))
+    }
+
+    fn held(&self, ruby: &Ruby) -> Result<Held<'_>, Error> {
+        Ok(Held(self.region.pin(ruby)?, self.region.len()))
+    }
+
+    /// `_push(bytes, timeout)`: true once enqueued, nil on timeout. `ClosedQueueError` if closed (also
+    /// while waiting), `ArgumentError` if larger than the capacity.
+    fn push(ruby: &Ruby, rb_self: &Self, bytes: RString, timeout: Value) -> Result<Option<bool>, Error> {
+        let deadline = args::deadline(args::timeout(ruby, Some(timeout))?);
+        // Copied while we hold the GVL: the String may change or go once we release it.
+        // SAFETY: the bytes are copied before any Ruby code can run.
+        let data = unsafe { bytes.as_slice() }.to_vec();
+        let held = rb_self.held(ruby)?;
+        let q = held.q();
+        if !q.fits_at_all(data.len()) {
+            let msg = format!("object dump of {} bytes exceeds the queue capacity of {}", data.len(), rb_self.capacity);
+            return Err(errors::arg(ruby, msg));
+        }
+        let me = me();
+        let undo = |out| {
+            if let PushOutcome::Pushed(p) = out {
+                q.retract(me, p);
+            }
+        };
+        // Fast path with the GVL held (no wait needed); else wait with it released.
+        let pushed = match q.try_push(me, &data) {
+            Some(out) => Some(out),
+            None => nogvl::wait(ruby, || q.push_step(me, &data, deadline, true), undo)?,
+        };
+        match pushed {
+            None => Ok(None),
+            Some(PushOutcome::Pushed(_)) => Ok(Some(true)),
+            Some(PushOutcome::Closed) => Err(Error::new(closed_queue_error(ruby), "queue closed")),
+        }
+    }
+
+    /// `_pop(non_block, timeout)`: the next record's bytes; nil on timeout or when closed and empty;
+    /// `ThreadError` if `non_block` and empty.
+    fn pop(ruby: &Ruby, rb_self: &Self, non_block: bool, timeout: Value) -> Result<Option<RString>, Error> {
+        let deadline = args::deadline(args::timeout(ruby, Some(timeout))?);
+        let held = rb_self.held(ruby)?;
+        let q = held.q();
+        let me = me();
+        let undo = |out: PopOutcome| {
+            if let PopOutcome::Item(bytes) = out {
+                q.unshift(me, &bytes);
+            }
+        };
+        let popped = match q.try_pop(me, non_block) {
+            Some(out) => Some(out),
+            None => nogvl::wait(ruby, || q.pop_step(me, non_block, deadline, true), undo)?,
+        };
+        match popped {
+            None | Some(PopOutcome::ClosedEmpty) => Ok(None),
+            Some(PopOutcome::Empty) => Err(Error::new(ruby.exception_thread_error(), "queue empty")),
+            Some(PopOutcome::Item(bytes)) => Ok(Some(ruby.str_from_slice(&bytes))),
+        }
+    }
+
+    /// `_unshift(bytes)`: put a popped record back at the front (its object could not be handed over);
+    /// false if there is no room any more.
+    fn unshift(ruby: &Ruby, rb_self: &Self, bytes: RString) -> Result<bool, Error> {
+        // SAFETY: copied before any Ruby code can run.
+        let data = unsafe { bytes.as_slice() }.to_vec();
+        let held = rb_self.held(ruby)?;
+        Ok(held.q().unshift(me(), &data))
+    }
+
+    fn size(ruby: &Ruby, rb_self: &Self) -> Result<u64, Error> {
+        Ok(rb_self.held(ruby)?.q().len())
+    }
+
+    fn is_empty(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        Ok(rb_self.held(ruby)?.q().is_empty())
+    }
+
+    fn clear(ruby: &Ruby, rb_self: Obj<Self>) -> Result<Obj<Self>, Error> {
+        rb_self.held(ruby)?.q().clear(me());
+        Ok(rb_self)
+    }
+
+    fn close(ruby: &Ruby, rb_self: Obj<Self>) -> Result<Obj<Self>, Error> {
+        rb_self.held(ruby)?.q().close(me());
+        Ok(rb_self)
+    }
+
+    fn is_closed(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        Ok(rb_self.held(ruby)?.q().is_closed())
+    }
+
+    fn num_waiting(ruby: &Ruby, rb_self: &Self) -> Result<u32, Error> {
+        Ok(rb_self.held(ruby)?.q().num_waiting())
+    }
+
+    fn max(ruby: &Ruby, rb_self: &Self) -> Result<Option<u64>, Error> {
+        Ok(match rb_self.held(ruby)?.q().max() {
+            0 => None,
+            m => Some(m),
+        })
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn inspect(ruby: &Ruby, rb_self: Obj<Self>) -> Result<String, Error> {
+        let held = rb_self.held(ruby)?;
+        let q = held.q();
+        let max = match q.max() {
+            0 => "nil".to_string(),
+            m => m.to_string(),
+        };
+        Ok(format!(
+            "#<{} size={} capacity={} max={max} closed={} waiting={}>",
+            args::class_name(rb_self.as_value()),
+            q.len(),
+            rb_self.capacity,
+            q.is_closed(),
+            q.num_waiting()
+        ))
+    }
+}
+
+fn closed_queue_error(ruby: &Ruby) -> magnus::ExceptionClass {
+    // ClosedQueueError is core Ruby (< StopIteration); fall back to StopIteration if it were missing.
+    ruby.class_object()
+        .const_get::<_, magnus::ExceptionClass>("ClosedQueueError")
+        .unwrap_or_else(|_| ruby.exception_stop_iteration())
+}
+
+pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
+    let c = m.define_class("Queue", ruby.class_object())?;
+    c.define_private_method("_push", method!(Queue::push, 2))?;
+    c.define_private_method("_pop", method!(Queue::pop, 2))?;
+    c.define_private_method("_unshift", method!(Queue::unshift, 1))?;
+    c.singleton_class()?.define_private_method("_create", method!(Queue::create, 2))?;
+    c.define_method("size", method!(Queue::size, 0))?;
+    c.define_method("empty?", method!(Queue::is_empty, 0))?;
+    c.define_method("clear", method!(Queue::clear, 0))?;
+    c.define_method("close", method!(Queue::close, 0))?;
+    c.define_method("closed?", method!(Queue::is_closed, 0))?;
+    c.define_method("num_waiting", method!(Queue::num_waiting, 0))?;
+    c.define_method("max", method!(Queue::max, 0))?;
+    c.define_method("capacity", method!(Queue::capacity, 0))?;
+    c.define_method("inspect", method!(Queue::inspect, 0))?;
+    Ok(())
+}

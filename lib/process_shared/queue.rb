@@ -1,0 +1,70 @@
+# frozen_string_literal: true
+
+module ProcessShared
+  # A bounded FIFO of objects shared by processes: each object is stored as its Marshal dump in a ring
+  # buffer of +capacity+ bytes in shared memory (+max+ optionally limits the number of elements).
+  #
+  #   jobs = ProcessShared::Queue.new(capacity: 1 << 20)
+  #   4.times { fork { while (job = jobs.pop) do run(job) end } }   # pop returns nil once closed and empty
+  #   urls.each { |u| jobs << { url: u } }
+  #   jobs.close
+  #   Process.waitall
+  #
+  # Native: +size+/+length+, +empty?+, +clear+, +close+ (no more pushes: they raise +ClosedQueueError+;
+  # pops drain what is left, then return nil; waiters are woken), +closed?+, +num_waiting+, +max+,
+  # +capacity+, +inspect+. Unlike the other classes, +close+ closes the queue for every process (as
+  # +Thread::Queue#close+ does); the memory is released when the object is collected.
+  #
+  # Blocking calls release the GVL and are interruptible; an interrupt that lands just as a push or pop
+  # succeeds takes it back. A process killed in the middle of a push or pop leaves the queue usable and
+  # never a torn record: a push counts only once its record is complete, a pop only once it has copied its
+  # record out (a pop killed after that loses that one element). An element that the popping process
+  # cannot load (its class is not defined there) makes +pop+ raise Marshal's error and stays at the front.
+  class Queue
+    # @param capacity [Integer] bytes for the records (1..2**30); an object whose dump is larger cannot
+    #   be pushed
+    # @param max [Integer, nil] the most elements at once (nil: only +capacity+ limits)
+    def self.new(capacity: 1 << 20, max: nil)
+      _create(capacity, max)
+    end
+
+    # Appends +obj+, waiting while the queue is full.
+    # @param timeout [Numeric, nil] seconds to wait for room (nil: forever, 0: not at all)
+    # @return [self, nil] nil if the timeout passed first
+    # @raise [TypeError] if Marshal cannot dump +obj+ (nothing is enqueued)
+    # @raise [ArgumentError] if the dump is larger than {#capacity}
+    # @raise [ClosedQueueError] if the queue is closed
+    def push(obj, timeout: nil)
+      _push(Marshal.dump(obj), timeout) ? self : nil
+    end
+    alias << push
+    alias enq push
+
+    # Removes and returns the oldest element, waiting while the queue is empty.
+    # @param non_block [Boolean] raise +ThreadError+ at once instead of waiting when empty
+    # @param timeout [Numeric, nil] seconds to wait (nil: forever)
+    # @return [Object, nil] nil on timeout, or when the queue is closed and empty
+    # @raise [ThreadError] if +non_block+ and the queue is empty
+    # @raise [TypeError, ArgumentError] if this process cannot load the element (its class is not defined
+    #   here, say): the element stays at the front, for a process that can
+    def pop(non_block = false, timeout: nil) # rubocop:disable Style/OptionalBooleanParameter -- Thread::Queue's
+      Thread.handle_interrupt(Object => :never) do
+        bytes = Thread.handle_interrupt(Object => :immediate) { _pop(non_block ? true : false, timeout) }
+        return nil unless bytes
+
+        begin
+          obj = Marshal.load(bytes) # rubocop:disable Security/MarshalLoad -- our own dumps
+        rescue Exception # rubocop:disable Lint/RescueException -- whatever it is, the element is not lost
+          _unshift(bytes)
+          raise
+        end
+        _unshift(bytes) if Thread.pending_interrupt? # it is raised as we leave: the element stays queued
+        obj
+      end
+    end
+    alias shift pop
+    alias deq pop
+
+    alias length size
+  end
+end
