@@ -49,13 +49,15 @@ module ProcessShared
     #   here, say): the element stays at the front, for a process that can
     def pop(non_block = false, timeout: nil) # rubocop:disable Style/OptionalBooleanParameter -- Thread::Queue's
       Thread.handle_interrupt(Object => :never) do
-        bytes = Thread.handle_interrupt(Object => :immediate) { _pop(non_block ? true : false, timeout) }
-        return nil unless bytes
-
+        bytes = nil
         begin
+          # Assigned inside: an interrupt due as the block ends is raised after the assignment.
+          Thread.handle_interrupt(Object => :immediate) { bytes = _pop(non_block ? true : false, timeout) }
+          return nil unless bytes
+
           obj = Marshal.load(bytes) # rubocop:disable Security/MarshalLoad -- our own dumps
         rescue Exception # rubocop:disable Lint/RescueException -- whatever it is, the element is not lost
-          _unshift(bytes)
+          _unshift(bytes) if bytes
           raise
         end
         _unshift(bytes) if Thread.pending_interrupt? # it is raised as we leave: the element stays queued

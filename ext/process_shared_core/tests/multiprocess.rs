@@ -961,10 +961,10 @@ fn queue_limits_close_clear_and_give_back() {
     assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Empty));
     assert_eq!(q.pop_step(me, false, soon(), false), Wait::TimedOut);
     q.push_step(me, b"x", None, false);
-    q.clear(me);
+    q.clear(me, false);
     assert!(q.is_empty());
     q.push_step(me, b"last", None, false);
-    q.close(me);
+    q.close(me, false);
     assert!(q.is_closed());
     assert_eq!(q.push_step(me, b"y", None, false), Wait::Done(PushOutcome::Closed));
     assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"last".to_vec())));

@@ -119,12 +119,16 @@ impl Queue {
     }
 
     fn clear(ruby: &Ruby, rb_self: Obj<Self>) -> Result<Obj<Self>, Error> {
-        rb_self.held(ruby)?.q().clear(me());
+        let held = rb_self.held(ruby)?;
+        let (q, me) = (held.q(), me());
+        nogvl::wait(ruby, || q.clear(me, true), |()| {})?;
         Ok(rb_self)
     }
 
     fn close(ruby: &Ruby, rb_self: Obj<Self>) -> Result<Obj<Self>, Error> {
-        rb_self.held(ruby)?.q().close(me());
+        let held = rb_self.held(ruby)?;
+        let (q, me) = (held.q(), me());
+        nogvl::wait(ruby, || q.close(me, true), |()| {})?;
         Ok(rb_self)
     }
 

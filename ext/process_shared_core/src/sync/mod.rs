@@ -2,9 +2,11 @@
 //!
 //! Each type is plain data, valid when zeroed, that can be placed in a `MAP_SHARED` mapping and used from
 //! every process that maps it. None keeps per-waiter state in shared memory, so a process that dies while
-//! waiting leaves nothing behind. Sleeps go through [`crate::sys::futex_wait`] in bounded slices (at most
-//! [`SLICE`]), so that even a wake-up lost to a waiter killed between being woken and running is
-//! recovered from by the others.
+//! waiting leaves nothing behind. The lock and semaphore slow paths (and the queue's waits) sleep through
+//! [`crate::sys::futex_wait`] in bounded slices (at most [`SLICE`]), so that even a wake-up lost to a
+//! process killed between being woken and acting on it is recovered from by the others. A bare
+//! [`RawCondvar`] wait sleeps until it is signalled or its deadline passes: like any condition variable's,
+//! its signal goes to one waiter, even one that then dies.
 
 mod atomic;
 mod barrier;

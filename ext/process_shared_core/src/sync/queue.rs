@@ -26,7 +26,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{Acquired, Owner, RawCondvar, RawMutex, Wait};
+use super::{Acquired, Owner, RawCondvar, RawMutex, Wait, SLICE};
 use crate::sys::Deadline;
 
 /// Bytes before the ring.
@@ -170,20 +170,26 @@ impl<'a> QueueRef<'a> {
         Wait::Done(())
     }
 
-    /// Lock with no deadline, retrying through signals (short critical sections only: for `clear`,
-    /// `close` and giving back after an interrupt).
-    fn lock_uninterruptibly(&self, me: Owner) {
-        let _ = self.lock(me, None, false);
+    /// Lock with no deadline, retrying through signals (short critical sections only: giving back after an
+    /// interrupt). False only if the futex call itself failed (then nothing is held).
+    fn lock_uninterruptibly(&self, me: Owner) -> bool {
+        matches!(self.lock(me, None, false), Wait::Done(()))
     }
 
     fn unlock(&self, me: Owner) {
         let _ = self.hdr.mutex.unlock(me);
     }
 
+    /// The fields, made consistent with the ring whatever is in memory (garbage written into the mapping
+    /// must not send a read or write outside it): offsets inside the ring, `used` at most its size, `pops`
+    /// at most `pushes`.
     fn fields(&self) -> Fields {
         // Relaxed: read with the mutex held, which ordered the last writer's stores before us.
         let h = self.hdr;
-        [&h.head, &h.tail, &h.used, &h.pushes, &h.pops].map(|f| f.load(Ordering::Relaxed))
+        let [head, tail, used, pushes, pops] =
+            [&h.head, &h.tail, &h.used, &h.pushes, &h.pops].map(|f| f.load(Ordering::Relaxed));
+        let size = self.ring_size();
+        [head % size, tail % size, used.min(size), pushes, pops.min(pushes)]
     }
 
     /// Commit new field values through the redo log.
@@ -193,8 +199,10 @@ impl<'a> QueueRef<'a> {
             // Relaxed: under the mutex; `pending` below orders them for a recoverer.
             slot.store(v, Ordering::Relaxed);
         }
-        // Release: a recoverer that sees `pending` (after taking the mutex over) sees the whole log.
+        // Release: a recoverer that sees `pending` (after taking the mutex over) sees the whole log; the
+        // Release fence keeps the field stores below from becoming visible before `pending` is 1.
         h.pending.store(1, Ordering::Release);
+        std::sync::atomic::fence(Ordering::Release);
         self.apply(new);
         h.pending.store(0, Ordering::Release);
     }
@@ -253,6 +261,12 @@ impl<'a> QueueRef<'a> {
         f[2] + record <= self.ring_size() && (max == 0 || f[3] - f[4] < max)
     }
 
+    /// Wake every pusher: room was made, and a pusher whose record does not fit must not swallow the
+    /// wake-up that a smaller one could use.
+    fn room_made(&self) {
+        self.hdr.not_full.broadcast();
+    }
+
     // ----- operations ----------------------------------------------------------------------------------
 
     /// One blocking step of a push of `bytes` (which must satisfy [`QueueRef::fits_at_all`]): waits while
@@ -306,7 +320,7 @@ impl<'a> QueueRef<'a> {
         }
         self.write_ring(f[1], &(bytes.len() as u32).to_le_bytes());
         self.write_ring(f[1] + RECORD_HEADER as u64, bytes);
-        let seq = f[3] + 1;
+        let seq = f[3].wrapping_add(1);
         self.commit([f[0], (f[1] + record) % self.ring_size(), f[2] + record, seq, f[4]]);
         self.hdr.not_empty.signal();
         self.unlock(me);
@@ -363,13 +377,14 @@ impl<'a> QueueRef<'a> {
         if f[3] > f[4] {
             let mut len = [0u8; RECORD_HEADER];
             self.read_ring(f[0], &mut len);
-            // Clamped: a record never exceeds what is used, even if the ring were scribbled on.
+            // Clamped: a record never exceeds what is used (so never the ring), even if the ring were
+            // scribbled on.
             let n = u64::from(u32::from_le_bytes(len)).min(f[2].saturating_sub(RECORD_HEADER as u64));
             let mut item = vec![0u8; n as usize];
             self.read_ring(f[0] + RECORD_HEADER as u64, &mut item);
-            let record = RECORD_HEADER as u64 + n;
+            let record = (RECORD_HEADER as u64 + n).min(f[2]);
             self.commit([(f[0] + record) % self.ring_size(), f[1], f[2] - record, f[3], f[4] + 1]);
-            self.hdr.not_full.signal();
+            self.room_made();
             self.unlock(me);
             return Some(PopOutcome::Item(item));
         }
@@ -392,9 +407,13 @@ impl<'a> QueueRef<'a> {
     ) -> Option<Wait<T>> {
         let ticket = cv.begin_wait();
         self.unlock(me);
-        match cv.wait_slow(ticket, deadline, interruptible) {
+        // In slices: a wake-up owed by a process killed before it signalled (after its commit) is made up
+        // for by re-checking the queue at least every SLICE.
+        let slice_end = Deadline::after(SLICE);
+        match cv.wait_slow(ticket, Some(slice_end.min_opt(deadline)), interruptible) {
             Wait::Done(()) => {}
-            Wait::TimedOut => return Some(Wait::TimedOut),
+            Wait::TimedOut if deadline.is_some_and(|d| d.expired()) => return Some(Wait::TimedOut),
+            Wait::TimedOut => {} // only the slice ended: look again
             Wait::Interrupted => {
                 cv.abandon_wait();
                 return Some(Wait::Interrupted);
@@ -416,54 +435,68 @@ impl<'a> QueueRef<'a> {
     /// Take back a push whose caller was interrupted right after it (the interrupt is raised instead), if
     /// the record is still the newest and nobody popped it. True if taken back.
     pub fn retract(&self, me: Owner, p: Pushed) -> bool {
-        self.lock_uninterruptibly(me);
+        if !self.lock_uninterruptibly(me) {
+            return false;
+        }
         let f = self.fields();
-        let ok = f[3] == p.seq && f[4] < p.seq && f[2] >= p.len;
+        let size = self.ring_size();
+        // `pushes` still ours: nothing pushed (or put back by `unshift`, which counts as a push) since.
+        let ok = f[3] == p.seq && f[4] < p.seq && f[2] >= p.len && p.len <= size;
         if ok {
-            let size = self.ring_size();
             self.commit([f[0], (f[1] + size - p.len % size) % size, f[2] - p.len, f[3] - 1, f[4]]);
-            self.hdr.not_full.signal();
+            self.room_made();
         }
         self.unlock(me);
         ok
     }
 
-    /// Put a popped record back at the front (its caller was interrupted right after the pop), if there is
-    /// room (there is, unless pushers filled the space it left meanwhile). True if put back.
+    /// Put a popped record back at the front (its caller was interrupted right after the pop, or could not
+    /// load it), if there is room: there is, unless pushers filled the space it left meanwhile (then it is
+    /// lost: false). It may take the length one over `max`, and it goes before records pushed earlier that
+    /// another consumer has popped meanwhile. Counts as a push (so no earlier push can be retracted).
     pub fn unshift(&self, me: Owner, bytes: &[u8]) -> bool {
-        self.lock_uninterruptibly(me);
+        let record = (RECORD_HEADER as u64).saturating_add(bytes.len() as u64);
+        if bytes.len() > u32::MAX as usize || record > self.ring_size() || !self.lock_uninterruptibly(me) {
+            return false;
+        }
         let f = self.fields();
-        let record = (RECORD_HEADER + bytes.len()) as u64;
         let size = self.ring_size();
-        let ok = f[2] + record <= size && f[4] > 0;
+        let ok = f[2] + record <= size;
         if ok {
             let head = (f[0] + size - record % size) % size;
             self.write_ring(head, &(bytes.len() as u32).to_le_bytes());
             self.write_ring(head + RECORD_HEADER as u64, bytes);
-            self.commit([head, f[1], f[2] + record, f[3], f[4] - 1]);
+            self.commit([head, f[1], f[2] + record, f[3].wrapping_add(1), f[4]]);
             self.hdr.not_empty.signal();
         }
         self.unlock(me);
         ok
     }
 
-    /// Remove every record.
-    pub fn clear(&self, me: Owner) {
-        self.lock_uninterruptibly(me);
+    /// Remove every record (one blocking step: it may wait for the lock).
+    pub fn clear(&self, me: Owner, interruptible: bool) -> Wait<()> {
+        if let Some(out) = self.lock(me, None, interruptible).stop() {
+            return out;
+        }
         let f = self.fields();
         self.commit([f[1], f[1], 0, f[3], f[3]]);
-        self.hdr.not_full.broadcast();
+        self.room_made();
         self.unlock(me);
+        Wait::Done(())
     }
 
-    /// Close: pushes fail from now on, poppers drain what is left and then get `ClosedEmpty`.
-    pub fn close(&self, me: Owner) {
-        self.lock_uninterruptibly(me);
+    /// Close: pushes fail from now on, poppers drain what is left and then get `ClosedEmpty` (one blocking
+    /// step: it may wait for the lock).
+    pub fn close(&self, me: Owner, interruptible: bool) -> Wait<()> {
+        if let Some(out) = self.lock(me, None, interruptible).stop() {
+            return out;
+        }
         // Release: a popper that sees it also sees the last records (it takes the mutex anyway).
         self.hdr.closed.store(1, Ordering::Release);
         self.hdr.not_empty.broadcast();
         self.hdr.not_full.broadcast();
         self.unlock(me);
+        Wait::Done(())
     }
 }
 

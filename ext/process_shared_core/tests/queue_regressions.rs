@@ -1,0 +1,191 @@
+//! Regression tests for sync/queue.rs from an independent review (each failed on the reviewed code).
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{fork_child, me, reap, wait_child};
+use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RawCondvar, Wait};
+use process_shared_core::sys::Deadline;
+
+// Offsets in QueueHeader (#[repr(C)]): mutex 0..24, _pad0, not_empty 32, not_full 48, head 64, tail 72,
+// used 80, pushes 88, pops 96, pending 104, log 112..152, ring_size 152, max 160, closed 168.
+const NOT_EMPTY: usize = 32;
+const HEAD: usize = 64;
+const USED: usize = 80;
+const PUSHES: usize = 88;
+const POPS: usize = 96;
+const CLOSED: usize = 168;
+
+struct TestQueue {
+    map: process_shared_core::sys::SharedMapping,
+    len: usize,
+}
+
+impl TestQueue {
+    fn new(ring: usize, max: u64) -> TestQueue {
+        let len = QueueRef::size_for(ring).unwrap();
+        let t = TestQueue { map: process_shared_core::sys::SharedMapping::anonymous(len).unwrap(), len };
+        t.q().init(max);
+        t
+    }
+    fn q(&self) -> QueueRef<'_> {
+        // SAFETY: a zeroed page-aligned mapping of `len` bytes used only as a queue, alive with `self`.
+        unsafe { QueueRef::new(self.map.as_ptr(), self.len) }
+    }
+    fn cv_at(&self, off: usize) -> &RawCondvar {
+        // SAFETY: `off` is the offset of a condition variable in the header, inside the mapping.
+        unsafe { &*self.map.as_ptr().add(off).cast::<RawCondvar>() }
+    }
+}
+
+fn soon(ms: u64) -> Option<Deadline> {
+    Some(Deadline::after(Duration::from_millis(ms)))
+}
+
+/// Giving an element back may take the length one over `max` (documented: losing it would be worse), never
+/// more.
+#[test]
+fn unshift_exceeds_max_by_at_most_the_element_it_gives_back() {
+    let t = TestQueue::new(256, 2);
+    let (q, me) = (t.q(), me());
+    q.push_step(me, b"a", None, false);
+    q.push_step(me, b"b", None, false);
+    let Wait::Done(PopOutcome::Item(a)) = q.pop_step(me, false, None, false) else { panic!() };
+    q.push_step(me, b"c", None, false); // full again (2 of max 2)
+    assert!(q.unshift(me, &a)); // the binding's undo after an interrupt
+    assert_eq!(q.len(), 3);
+    assert_eq!(q.push_step(me, b"d", soon(10), false), Wait::TimedOut); // still full
+    assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Item(b"a".to_vec())));
+}
+
+/// ABA in retract: a pop + pop + unshift of another record restores `pops < seq`; retract then removes
+/// bytes that are not its record, leaving a count of 0 with `used` != 0 and a torn record next.
+#[test]
+fn retract_after_foreign_unshift_never_tears() {
+    let t = TestQueue::new(256, 0);
+    let (q, me) = (t.q(), me());
+    let w = vec![b'W'; 20];
+    q.push_step(me, &w, None, false);
+    let Wait::Done(PushOutcome::Pushed(px)) = q.push_step(me, b"XXXXX", None, false) else { panic!() };
+    // Interrupt lands on the pusher of X; before its undo runs (it needs the GVL back):
+    let Wait::Done(PopOutcome::Item(w1)) = q.pop_step(me, true, None, false) else { panic!() }; // C1 pops W
+    let Wait::Done(PopOutcome::Item(x1)) = q.pop_step(me, true, None, false) else { panic!() }; // C2 pops X
+    assert_eq!(x1, b"XXXXX"); // X delivered
+    assert!(q.unshift(me, &w1)); // C1 interrupted / Marshal.load failed: W put back
+    let retracted = q.retract(me, px); // the pusher's undo
+    q.push_step(me, b"Y", None, false);
+    let mut got = Vec::new();
+    while let Wait::Done(PopOutcome::Item(v)) = q.pop_step(me, true, None, false) {
+        got.push(v);
+    }
+    assert_eq!(got, vec![w.clone(), b"Y".to_vec()], "retract returned {retracted}; queue now yields {got:?}");
+}
+
+/// A popper killed while holding a consumed wake-up (between wait_slow returning and relocking) loses it;
+/// RawCondvar::wait_slow sleeps until the deadline with no slice, so the other popper sleeps although a
+/// record is queued.
+#[test]
+fn a_popper_killed_after_its_wakeup_does_not_strand_another() {
+    let t = TestQueue::new(256, 0);
+    let d = fork_child(|| {
+        // Exactly wait_on up to the instant after wait_slow returned Done; then "SIGKILL".
+        let cv = t.cv_at(NOT_EMPTY);
+        let ticket = cv.begin_wait();
+        let _ = cv.wait_slow(ticket, None, false);
+        // SAFETY: leaving the child at once (standing in for a SIGKILL), no destructors.
+        unsafe { libc::_exit(0) };
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let l = fork_child(|| {
+        let start = Instant::now();
+        let out = t.q().pop_step(me(), false, soon(3000), false);
+        assert!(matches!(out, Wait::Done(PopOutcome::Item(_))), "{out:?} after {:?}", start.elapsed());
+        assert!(start.elapsed() < Duration::from_millis(1500), "woke only after {:?}", start.elapsed());
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    t.q().push_step(me(), b"job", None, false);
+    reap(d);
+    assert_eq!(wait_child(l, Duration::from_secs(10)), 0, "popper stranded; queue len {}", t.q().len());
+}
+
+/// A closer killed between `closed.store(1)` and the broadcasts: waiting poppers sleep on (no slicing).
+#[test]
+fn a_closer_killed_before_its_broadcast_does_not_strand_poppers() {
+    let t = TestQueue::new(256, 0);
+    let l = fork_child(|| {
+        let out = t.q().pop_step(me(), false, soon(3000), false);
+        assert_eq!(out, Wait::Done(PopOutcome::ClosedEmpty));
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    // What `close` did before it was killed:
+    // SAFETY: `closed` is an aligned AtomicU32 at this offset of the live header mapping.
+    unsafe { &*t.map.as_ptr().add(CLOSED).cast::<AtomicU32>() }.store(1, Ordering::Release);
+    assert_eq!(wait_child(l, Duration::from_secs(10)), 0, "popper not told the queue is closed");
+}
+
+/// A pop signals not_full once; one woken pusher pushes; the second pusher, for which there is room now,
+/// is never woken (pushes do not chain the wake-up).
+#[test]
+fn a_pop_that_frees_room_for_two_pushers_wakes_both() {
+    let t = TestQueue::new(64, 0);
+    let q = t.q();
+    q.push_step(me(), &[7u8; 56], None, false); // 60 of 64 bytes
+    let pusher = || {
+        let start = Instant::now();
+        let out = t.q().push_step(me(), b"tiny", soon(3000), false); // record of 8 bytes
+        assert!(matches!(out, Wait::Done(PushOutcome::Pushed(_))), "{out:?} after {:?}", start.elapsed());
+    };
+    let p1 = fork_child(pusher);
+    std::thread::sleep(Duration::from_millis(100));
+    let p2 = fork_child(pusher);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(matches!(q.pop_step(me(), true, None, false), Wait::Done(PopOutcome::Item(_)))); // 0 of 64 used
+    let r1 = wait_child(p1, Duration::from_secs(10));
+    let r2 = wait_child(p2, Duration::from_secs(10));
+    assert_eq!((r1, r2), (0, 0), "a pusher timed out with room free; len {}", q.len());
+}
+
+/// Garbage `used` + a length prefix larger than the ring: pop reads past the mapping.
+#[test]
+fn pop_with_garbage_header_stays_inside_the_mapping() {
+    let page = 4096;
+    // Two pages, the second PROT_NONE: the queue mapping ends exactly at the guard page.
+    // SAFETY: a fresh anonymous mapping; the second page is then made inaccessible (a guard page).
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    } as *mut u8;
+    assert!(!base.is_null());
+    // SAFETY: the second page of the mapping just made.
+    unsafe { libc::mprotect(base.add(page).cast(), page, libc::PROT_NONE) };
+    let pid = fork_child(|| {
+        // SAFETY: one zeroed page-aligned page used only as a queue.
+        let q = unsafe { QueueRef::new(base, page) };
+        q.init(0);
+        // SAFETY: aligned u64 fields of the header, inside the first page.
+        let f = |off: usize| unsafe { &*base.add(off).cast::<AtomicU64>() };
+        f(HEAD).store(0, Ordering::Relaxed);
+        f(USED).store(1 << 40, Ordering::Relaxed); // garbage
+        f(PUSHES).store(1, Ordering::Relaxed);
+        f(POPS).store(0, Ordering::Relaxed);
+        // SAFETY: the first ring bytes, inside the first page.
+        unsafe { base.add(256).cast::<[u8; 4]>().write(100_000u32.to_le_bytes()) }; // garbage prefix
+        let _ = q.pop_step(me(), true, None, false);
+    });
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status),
+        "pop on a garbage header crashed: signal {}",
+        if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { 0 }
+    );
+}
