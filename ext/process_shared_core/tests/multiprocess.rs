@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{fork_child, hammer, me, reap, wait_child, SharedBox};
+use common::{fork_child, hammer, me, reap, wait_child, SharedBox, TestQueue};
 use process_shared_core::sync::{
-    Acquired, MutexError, Owner, PopOutcome, PushOutcome, QueueRef, RawAtomicInt, RawBarrier, RawCondvar, RawCounter,
-    RawEvent, RawLatch, RawMonitor, RawMutex, RawRwLock, RawSemaphore, Wait,
+    Acquired, MutexError, Owner, PopOutcome, PushOutcome, RawAtomicInt, RawBarrier, RawCondvar, RawCounter, RawEvent,
+    RawLatch, RawMonitor, RawMutex, RawRwLock, RawSemaphore, Wait,
 };
 use process_shared_core::sys::process::{current_pid, current_start_time, process_state, ProcState};
 use process_shared_core::sys::Deadline;
@@ -729,11 +729,8 @@ fn rwlock_a_dead_readers_holds_are_released() {
     assert_eq!(rw.readers(), 0);
 }
 
-/// A writer killed holding the lock: a waiting reader lets readers in, each told until the next writer
-/// takes the lock over (and is told, once); then everyone goes on cleanly.
-#[test]
-fn rwlock_a_dead_writer_is_taken_over_by_a_reader() {
-    let rw: SharedBox<RawRwLock> = SharedBox::new();
+/// Forks a child that takes the write lock of `rw` and then idles until killed; returns once it holds it.
+fn writer_holding(rw: &RawRwLock) -> libc::pid_t {
     let writing: SharedBox<AtomicU32> = SharedBox::new();
     let writer = fork_child(|| {
         assert_eq!(rw.write(me(), None), Ok(Wait::Done(Acquired::Clean)));
@@ -745,6 +742,15 @@ fn rwlock_a_dead_writer_is_taken_over_by_a_reader() {
     while writing.load(Ordering::SeqCst) == 0 {
         std::thread::yield_now();
     }
+    writer
+}
+
+/// A writer killed holding the lock: a waiting reader lets readers in, each told until the next writer
+/// takes the lock over (and is told, once); then everyone goes on cleanly.
+#[test]
+fn rwlock_a_dead_writer_is_taken_over_by_a_reader() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let writer = writer_holding(&rw);
     let me = me();
     let slot = rw.claim_slot(me).unwrap();
     assert!(!rw.try_read(slot));
@@ -836,17 +842,7 @@ fn rwlock_slot_claims_racing_under_pid_reuse_never_share_a_slot() {
 #[test]
 fn rwlock_readers_are_told_until_a_writer_holds_the_write_lock() {
     let rw: SharedBox<RawRwLock> = SharedBox::new();
-    let writing: SharedBox<AtomicU32> = SharedBox::new();
-    let w1 = fork_child(|| {
-        assert_eq!(rw.write(me(), None), Ok(Wait::Done(Acquired::Clean)));
-        writing.store(1, Ordering::SeqCst);
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    });
-    while writing.load(Ordering::SeqCst) == 0 {
-        std::thread::yield_now();
-    }
+    let w1 = writer_holding(&rw);
     // SAFETY: killing our own child.
     unsafe { libc::kill(w1, libc::SIGKILL) };
     reap(w1);
@@ -861,26 +857,6 @@ fn rwlock_readers_are_told_until_a_writer_holds_the_write_lock() {
     // ... and before its begin_write, a reader arrives:
     let r = rw.try_read_recovering(slot, me);
     assert_eq!(r, Some(Acquired::OwnerDied(w1 as u32)), "reader of unrepaired data was told {r:?}");
-}
-
-/// A queue in its own shared mapping, for tests.
-struct TestQueue {
-    map: process_shared_core::sys::SharedMapping,
-    len: usize,
-}
-
-impl TestQueue {
-    fn new(ring: usize, max: u64) -> TestQueue {
-        let len = QueueRef::size_for(ring).unwrap();
-        let t = TestQueue { map: process_shared_core::sys::SharedMapping::anonymous(len).unwrap(), len };
-        t.q().init(max);
-        t
-    }
-
-    fn q(&self) -> QueueRef<'_> {
-        // SAFETY: a fresh zeroed page-aligned mapping of `len` bytes, used only as a queue, alive with `self`.
-        unsafe { QueueRef::new(self.map.as_ptr(), self.len) }
-    }
 }
 
 /// A record that checks itself: (producer, sequence number, filler of a varying length, checksum).

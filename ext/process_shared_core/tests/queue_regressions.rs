@@ -5,7 +5,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{fork_child, me, reap, wait_child};
+use common::{fork_child, me, reap, wait_child, TestQueue};
 use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RawCondvar, Wait};
 use process_shared_core::sys::Deadline;
 
@@ -18,26 +18,10 @@ const PUSHES: usize = 88;
 const POPS: usize = 96;
 const CLOSED: usize = 168;
 
-struct TestQueue {
-    map: process_shared_core::sys::SharedMapping,
-    len: usize,
-}
-
-impl TestQueue {
-    fn new(ring: usize, max: u64) -> TestQueue {
-        let len = QueueRef::size_for(ring).unwrap();
-        let t = TestQueue { map: process_shared_core::sys::SharedMapping::anonymous(len).unwrap(), len };
-        t.q().init(max);
-        t
-    }
-    fn q(&self) -> QueueRef<'_> {
-        // SAFETY: a zeroed page-aligned mapping of `len` bytes used only as a queue, alive with `self`.
-        unsafe { QueueRef::new(self.map.as_ptr(), self.len) }
-    }
-    fn cv_at(&self, off: usize) -> &RawCondvar {
-        // SAFETY: `off` is the offset of a condition variable in the header, inside the mapping.
-        unsafe { &*self.map.as_ptr().add(off).cast::<RawCondvar>() }
-    }
+/// The condition variable at `off` in the header of `t`.
+fn cv_at(t: &TestQueue, off: usize) -> &RawCondvar {
+    // SAFETY: `off` is the offset of a condition variable in the header, inside the mapping.
+    unsafe { &*t.map.as_ptr().add(off).cast::<RawCondvar>() }
 }
 
 fn soon(ms: u64) -> Option<Deadline> {
@@ -91,7 +75,7 @@ fn a_popper_killed_after_its_wakeup_does_not_strand_another() {
     let t = TestQueue::new(256, 0);
     let d = fork_child(|| {
         // Exactly wait_on up to the instant after wait_slow returned Done; then "SIGKILL".
-        let cv = t.cv_at(NOT_EMPTY);
+        let cv = cv_at(&t, NOT_EMPTY);
         let ticket = cv.begin_wait();
         let _ = cv.wait_slow(ticket, None, false);
         // SAFETY: leaving the child at once (standing in for a SIGKILL), no destructors.

@@ -86,3 +86,23 @@ pub fn reap(pid: libc::pid_t) {
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
     assert_eq!(r, pid, "waitpid({pid})");
 }
+
+/// A queue in its own shared mapping, for tests.
+pub struct TestQueue {
+    pub map: process_shared_core::sys::SharedMapping,
+    len: usize,
+}
+
+impl TestQueue {
+    pub fn new(ring: usize, max: u64) -> TestQueue {
+        let len = process_shared_core::sync::QueueRef::size_for(ring).unwrap();
+        let t = TestQueue { map: process_shared_core::sys::SharedMapping::anonymous(len).unwrap(), len };
+        t.q().init(max);
+        t
+    }
+
+    pub fn q(&self) -> process_shared_core::sync::QueueRef<'_> {
+        // SAFETY: a fresh zeroed page-aligned mapping of `len` bytes, used only as a queue, alive with `self`.
+        unsafe { process_shared_core::sync::QueueRef::new(self.map.as_ptr(), self.len) }
+    }
+}
