@@ -185,7 +185,7 @@ RSpec.describe ProcessShared::Mutex do
       expect(mutex).to be_owned
       waker.join
       wait_child(pid)
-      expect(mutex.sleep(0.01)).to eq(0)
+      expect(mutex.sleep(0.01)).to be_between(0, 5) # whole seconds, rounded (a loaded machine may oversleep)
       expect(mutex).to be_owned
     end
 

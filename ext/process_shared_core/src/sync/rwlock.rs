@@ -375,7 +375,8 @@ impl RawRwLock {
                 Err(cur) => g = cur,
             }
         }
-        if g & (WRITER | READERS_WAITING) != 0 {
+        // Only readers sleep on `gate`, and each sets READERS_WAITING first (see `read_slow`).
+        if g & READERS_WAITING != 0 {
             futex_wake(&self.gate, i32::MAX);
         }
     }
