@@ -6,6 +6,7 @@
 //! - [`sync`]: the primitives (mutex, semaphore, condition variable, monitor, shared integers, event, latch,
 //!   barrier) over [`sys`].
 //! - [`arena`]: 64-byte shared slots for the primitives, carved out of shared chunks.
+//! - [`named`]: objects in named POSIX shared memory, with a header saying what they are.
 //!
 //! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow
 //! path that sleeps on a shared futex word and returns [`sync::Wait::Interrupted`] when a signal arrives,
@@ -16,5 +17,6 @@
 #![warn(missing_docs)]
 
 pub mod arena;
+pub mod named;
 pub mod sync;
 pub mod sys;

@@ -49,6 +49,14 @@ impl SharedMapping {
         Ok(SharedMapping { ptr, len: rounded })
     }
 
+    /// Take ownership of a mapping made elsewhere in this module tree (a named object's).
+    ///
+    /// # Safety
+    /// `ptr`/`len` must be exactly what a successful `mmap` returned, owned by nobody else.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<u8>, len: usize) -> SharedMapping {
+        SharedMapping { ptr, len }
+    }
+
     /// Start of the mapping (page aligned, so aligned for every primitive type).
     #[inline]
     pub fn as_ptr(&self) -> *mut u8 {

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod futex;
 pub mod mmap;
 pub mod process;
+pub mod shm;
 
 pub use clock::Deadline;
 pub use futex::{futex_wait, futex_wake, FutexWait};

@@ -1,0 +1,171 @@
+//! POSIX shared memory objects (`shm_open`: files in `/dev/shm` on Linux), for named objects that
+//! unrelated processes open by name. Every name gets the fixed prefix [`PREFIX`].
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use super::mmap::{page_size, SharedMapping};
+
+/// What every name is prefixed with (so `/dev/shm/process_shared.<name>`).
+pub const PREFIX: &str = "/process_shared.";
+
+/// The longest name a caller may give.
+pub const NAME_MAX: usize = 200;
+
+/// Whether `name` is 1..=[`NAME_MAX`] characters of `[A-Za-z0-9._-]`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=NAME_MAX).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// How [`open`] treats an existing or missing object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Create {
+    /// Open it, creating it if missing.
+    OpenOrCreate,
+    /// Create it; `EEXIST` if it exists.
+    CreateOnly,
+    /// Open it; `ENOENT` if missing.
+    OpenOnly,
+}
+
+fn c_name(name: &str) -> io::Result<CString> {
+    if !valid_name(name) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    CString::new(format!("{PREFIX}{name}")).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// An open shared memory object (closed on drop; the mapping made from it stays valid).
+#[derive(Debug)]
+pub struct ShmFile {
+    fd: OwnedFd,
+}
+
+/// Open (or create, with permission bits `mode`) the object called `name` (validated with
+/// [`valid_name`]: `EINVAL` otherwise). Errors are `shm_open`'s errno (`EEXIST`, `ENOENT`, `EACCES`, ...).
+pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
+    let c = c_name(name)?;
+    let flags = libc::O_RDWR
+        | libc::O_CLOEXEC
+        | match create {
+            Create::OpenOrCreate => libc::O_CREAT,
+            Create::CreateOnly => libc::O_CREAT | libc::O_EXCL,
+            Create::OpenOnly => 0,
+        };
+    // SAFETY: `c` is a valid NUL-terminated string; shm_open returns a new descriptor or -1.
+    let fd = unsafe { libc::shm_open(c.as_ptr(), flags, (mode & 0o777) as libc::mode_t) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by shm_open and is owned by nobody else.
+    Ok(ShmFile { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+}
+
+/// Remove the name (processes that have the object open or mapped keep using it).
+pub fn unlink(name: &str) -> io::Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: a valid NUL-terminated string.
+    if unsafe { libc::shm_unlink(c.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether an object called `name` exists (false for an invalid name).
+pub fn exists(name: &str) -> bool {
+    let Ok(c) = c_name(name) else { return false };
+    // SAFETY: a valid NUL-terminated string; a returned descriptor is closed at once.
+    let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0) };
+    if fd >= 0 {
+        // SAFETY: closing the descriptor we just got.
+        unsafe { libc::close(fd) };
+        return true;
+    }
+    super::errno() != libc::ENOENT
+}
+
+impl ShmFile {
+    /// Hold an exclusive `flock` on the object until this handle is dropped (the kernel drops it if the
+    /// process dies). Blocks while another process holds it; retries through signals. (A mapping keeps the
+    /// open file, and so a lock, alive: dropping the handle unlocks explicitly.)
+    pub fn lock_exclusive(&self) -> io::Result<()> {
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(());
+            }
+            if super::errno() != libc::EINTR {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+
+    /// The object's size in bytes.
+    pub fn size(&self) -> io::Result<u64> {
+        // SAFETY: `st` is written by fstat before being read; the descriptor is ours.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st.st_size as u64)
+    }
+
+    /// Set the size (new bytes read as zero).
+    pub fn set_size(&self, len: u64) -> io::Result<()> {
+        let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: ftruncate on a descriptor we own.
+        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), len) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Map the first `len` bytes (rounded up to whole pages; the object must be at least that long).
+    pub fn map(&self, len: usize) -> io::Result<SharedMapping> {
+        let page = page_size();
+        let rounded = len
+            .checked_add(page - 1)
+            .map(|l| l & !(page - 1))
+            .filter(|&l| l != 0 && l <= isize::MAX as usize)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: a fresh shared mapping of our descriptor at a kernel-chosen address aliases nothing we own.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                rounded,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: exactly what mmap returned, owned by the new handle from now on.
+        Ok(unsafe { SharedMapping::from_raw(ptr, rounded) })
+    }
+}
+
+impl Drop for ShmFile {
+    fn drop(&mut self) {
+        // SAFETY: flock on a descriptor we own; unlocking a lock we do not hold is a no-op.
+        unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// `EINVAL`, for a length or name the caller cannot use.
+pub fn invalid() -> io::Error {
+    io::Error::from_raw_os_error(libc::EINVAL)
+}
+
+/// The size a mapping of `len` bytes takes (whole pages).
+pub fn mapped_len(len: usize) -> Option<usize> {
+    let page = page_size();
+    len.checked_add(page - 1).map(|l| l & !(page - 1))
+}
