@@ -6,6 +6,8 @@ use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, Float, Integer, Ruby, Value};
 use process_shared_core::sys::Deadline;
 
+use crate::ruby_api::shared::NamedSpec;
+
 /// Decode a timeout: `nil` (or absent) → `None` (no timeout: forever, or "do not wait" for `try_*` calls);
 /// a non-negative Integer or Float (or other Real, e.g. Rational) → that many seconds, clamped to
 /// [`Deadline::MAX_TIMEOUT`] (about 34 years, i.e. forever). So `Float::INFINITY` and huge Integers are
@@ -113,4 +115,43 @@ pub fn index(ruby: &Ruby, v: Value, len: usize, what: &str) -> Result<usize, Err
             format!("index {} outside of {what} bounds: {}...{n}", v.inspect(), -n),
         )),
     }
+}
+
+/// Decode `name:`, `mode:` and `create:` of a named object: `TypeError` for a non-String name or a
+/// non-Integer mode, `ArgumentError` for a name that is not 1..200 characters of `[A-Za-z0-9._-]`, a mode
+/// outside 0..0o777, or a `create:` other than `:open_or_create`, `:create_only`, `:open_only`.
+pub fn named_spec(ruby: &Ruby, name: Value, mode: Value, create: Value) -> Result<NamedSpec, Error> {
+    use process_shared_core::sys::shm::{valid_name, Create, NAME_MAX};
+    let name = magnus::RString::from_value(name)
+        .ok_or_else(|| {
+            Error::new(ruby.exception_type_error(), format!("name must be a String, got {}", class_name(name)))
+        })?
+        .to_string()?;
+    if !valid_name(&name) {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("name must be 1..{NAME_MAX} characters of [A-Za-z0-9._-], got {name:?}"),
+        ));
+    }
+    let mode = int_in(ruby, mode, "mode", 0, 0o777)? as u32;
+    let create = match magnus::Symbol::from_value(create).map(|s| s.name().map(|n| n.to_string())) {
+        Some(Ok(s)) if s == "open_or_create" => Create::OpenOrCreate,
+        Some(Ok(s)) if s == "create_only" => Create::CreateOnly,
+        Some(Ok(s)) if s == "open_only" => Create::OpenOnly,
+        _ => {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!("create must be :open_or_create, :create_only or :open_only, got {}", create.inspect()),
+            ))
+        }
+    };
+    Ok(NamedSpec { name, mode, create })
+}
+
+/// Split the arguments of a `_new_named(name, mode, create, *args)` call.
+pub fn named_args<'a>(ruby: &Ruby, argv: &'a [Value]) -> Result<(NamedSpec, &'a [Value]), Error> {
+    if argv.len() < 3 {
+        return Err(Error::new(ruby.exception_arg_error(), "name, mode and create are required"));
+    }
+    Ok((named_spec(ruby, argv[0], argv[1], argv[2])?, &argv[3..]))
 }

@@ -4,7 +4,7 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawAtomicInt;
 
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use crate::helpers::args;
 
 #[magnus::wrap(class = "ProcessShared::AtomicInteger", free_immediately, size)]
@@ -14,14 +14,28 @@ pub struct AtomicInteger {
 
 impl AtomicInteger {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<AtomicInteger>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<AtomicInteger>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    /// The initial value applies to a new object only (a named one that exists keeps its value).
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        argv: &[Value],
+        spec: Option<&NamedSpec>,
+    ) -> Result<Obj<AtomicInteger>, Error> {
         args::arity(ruby, argv, 0, 1)?;
         let initial = match argv.first() {
             None => 0,
             Some(&v) => args::int64(ruby, v, "initial value")?,
         };
-        let a = AtomicInteger { sh: Shared::new(ruby, "ProcessShared::AtomicInteger")? };
-        a.sh.get(ruby)?.set(initial);
-        Ok(ruby.obj_wrap_as(a, class))
+        let sh = Shared::placed(ruby, "ProcessShared::AtomicInteger", spec, |raw: &RawAtomicInt| raw.set(initial))?;
+        Ok(ruby.obj_wrap_as(AtomicInteger { sh }, class))
     }
 
     /// The optional `delta` argument of `increment`/`decrement` (default 1).
@@ -77,6 +91,7 @@ impl Primitive for AtomicInteger {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("AtomicInteger", ruby.class_object())?;
     c.define_singleton_method("new", method!(AtomicInteger::new, -1))?;
+    c.define_singleton_method("_new_named", method!(AtomicInteger::new_named, -1))?;
     c.define_method("value", method!(AtomicInteger::value, 0))?;
     c.define_method("value=", method!(AtomicInteger::set_value, 1))?;
     c.define_method("increment", method!(AtomicInteger::increment, -1))?;

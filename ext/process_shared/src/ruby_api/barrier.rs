@@ -4,7 +4,8 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Arrived, RawBarrier};
 
-use super::shared::{self, Primitive, Shared};
+use super::errors;
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Barrier", free_immediately, size)]
@@ -14,10 +15,25 @@ pub struct Barrier {
 
 impl Barrier {
     fn new(ruby: &Ruby, class: RClass, parties: Value) -> Result<Obj<Barrier>, Error> {
-        let parties = args::int_in(ruby, parties, "parties", 1, i64::from(RawBarrier::PARTIES_MAX))?;
-        let b = Barrier { sh: Shared::new(ruby, "ProcessShared::Barrier")? };
-        b.sh.get(ruby)?.init(parties as u32);
-        Ok(ruby.obj_wrap_as(b, class))
+        Self::build(ruby, class, &[parties], None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Barrier>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    /// A named barrier that exists must have the same number of parties.
+    fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Barrier>, Error> {
+        args::arity(ruby, argv, 1, 1)?;
+        let parties = args::int_in(ruby, argv[0], "parties", 1, i64::from(RawBarrier::PARTIES_MAX))? as u32;
+        let sh = Shared::placed(ruby, "ProcessShared::Barrier", spec, |raw: &RawBarrier| raw.init(parties))?;
+        let found = sh.get(ruby)?.parties();
+        if found != parties {
+            let name = spec.map_or("", |s| s.name.as_str());
+            return Err(errors::error(ruby, format!("named Barrier {name:?} has {found} parties, not {parties}")));
+        }
+        Ok(ruby.obj_wrap_as(Barrier { sh }, class))
     }
 
     /// `wait(timeout = nil)`: true when all parties arrived; false if the barrier is (or becomes) broken
@@ -76,6 +92,7 @@ impl Primitive for Barrier {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Barrier", ruby.class_object())?;
     c.define_singleton_method("new", method!(Barrier::new, 1))?;
+    c.define_singleton_method("_new_named", method!(Barrier::new_named, -1))?;
     c.define_method("wait", method!(Barrier::wait, -1))?;
     c.define_method("reset", method!(Barrier::reset, 0))?;
     c.define_method("broken?", method!(Barrier::is_broken, 0))?;

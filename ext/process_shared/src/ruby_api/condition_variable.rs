@@ -8,7 +8,7 @@ use process_shared_core::sync::RawCondvar;
 use super::errors;
 use super::monitor::Monitor;
 use super::mutex::Mutex;
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::me;
 use crate::helpers::{args, nogvl};
 
@@ -43,8 +43,22 @@ impl Lock {
 
 impl ConditionVariable {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ConditionVariable>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ConditionVariable>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        argv: &[Value],
+        spec: Option<&NamedSpec>,
+    ) -> Result<Obj<ConditionVariable>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let cv = ConditionVariable { sh: Shared::new(ruby, "ProcessShared::ConditionVariable")? };
+        let cv = ConditionVariable { sh: Shared::placed(ruby, "ProcessShared::ConditionVariable", spec, |_| {})? };
         Ok(ruby.obj_wrap_as(cv, class))
     }
 
@@ -171,6 +185,7 @@ impl Primitive for ConditionVariable {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("ConditionVariable", ruby.class_object())?;
     c.define_singleton_method("new", method!(ConditionVariable::new, -1))?;
+    c.define_singleton_method("_new_named", method!(ConditionVariable::new_named, -1))?;
     c.define_private_method("_begin", method!(ConditionVariable::begin, 2))?;
     c.define_private_method("_sleep", method!(ConditionVariable::sleep, 2))?;
     c.define_private_method("_finish", function!(ConditionVariable::finish, 2))?;

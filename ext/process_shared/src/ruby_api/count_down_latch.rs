@@ -3,7 +3,7 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawLatch;
 
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::CountDownLatch", free_immediately, size)]
@@ -13,14 +13,28 @@ pub struct CountDownLatch {
 
 impl CountDownLatch {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<CountDownLatch>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<CountDownLatch>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    /// The count applies to a new latch only (a named one that exists keeps its count).
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        argv: &[Value],
+        spec: Option<&NamedSpec>,
+    ) -> Result<Obj<CountDownLatch>, Error> {
         args::arity(ruby, argv, 0, 1)?;
         let count = match argv.first() {
             None => 1,
             Some(&v) => args::int_in(ruby, v, "count", 0, i64::from(RawLatch::COUNT_MAX))?,
         };
-        let l = CountDownLatch { sh: Shared::new(ruby, "ProcessShared::CountDownLatch")? };
-        l.sh.get(ruby)?.init(count as u32);
-        Ok(ruby.obj_wrap_as(l, class))
+        let sh = Shared::placed(ruby, "ProcessShared::CountDownLatch", spec, |raw: &RawLatch| raw.init(count as u32))?;
+        Ok(ruby.obj_wrap_as(CountDownLatch { sh }, class))
     }
 
     /// Decrement the count (not below 0); reaching 0 releases every waiter.
@@ -65,6 +79,7 @@ impl Primitive for CountDownLatch {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("CountDownLatch", ruby.class_object())?;
     c.define_singleton_method("new", method!(CountDownLatch::new, -1))?;
+    c.define_singleton_method("_new_named", method!(CountDownLatch::new_named, -1))?;
     c.define_method("count_down", method!(CountDownLatch::count_down, 0))?;
     c.define_method("count", method!(CountDownLatch::count, 0))?;
     c.define_method("wait", method!(CountDownLatch::wait, -1))?;

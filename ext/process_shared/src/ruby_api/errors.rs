@@ -76,6 +76,11 @@ fn owner_dead_with(ruby: &Ruby, pid: u32, msg: String) -> Error {
     }
 }
 
+/// `ProcessShared::Error` with a message.
+pub fn error(ruby: &Ruby, msg: impl Into<String>) -> Error {
+    Error::new(class(ruby, |c| c.error), msg.into())
+}
+
 /// `ProcessShared::Error`: an internal failure that is not the caller's fault.
 pub fn internal(ruby: &Ruby, msg: &str) -> Error {
     Error::new(class(ruby, |c| c.error), format!("internal error: {msg}"))

@@ -3,7 +3,7 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawEvent;
 
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Event", free_immediately, size)]
@@ -13,8 +13,17 @@ pub struct Event {
 
 impl Event {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Event>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Event>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Event>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let e = Event { sh: Shared::new(ruby, "ProcessShared::Event")? };
+        let e = Event { sh: Shared::placed(ruby, "ProcessShared::Event", spec, |_| {})? };
         Ok(ruby.obj_wrap_as(e, class))
     }
 
@@ -73,6 +82,7 @@ impl Primitive for Event {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Event", ruby.class_object())?;
     c.define_singleton_method("new", method!(Event::new, -1))?;
+    c.define_singleton_method("_new_named", method!(Event::new_named, -1))?;
     c.define_method("set", method!(Event::set, 0))?;
     c.define_method("try?", method!(Event::try_set, 0))?;
     c.define_method("reset", method!(Event::reset, 0))?;

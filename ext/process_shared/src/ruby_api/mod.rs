@@ -50,6 +50,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         read_write_lock::ReadWriteLock::class(ruby),
         queue::Queue::class(ruby),
     );
+    m.define_singleton_method("_shm_unlink", function!(shm_unlink, 1))?;
+    m.define_singleton_method("_shm_exist", function!(shm_exist, 1))?;
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
     m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;
     // Called by a `TracePoint(:thread_end)` in every ending thread.
@@ -60,4 +62,24 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
 fn after_fork_child() {
     process_shared_core::sys::process::reset_after_fork();
     threads::after_fork();
+}
+
+/// `Klass.unlink(name)`: remove a named object's name (`Errno::ENOENT` if there is none).
+fn shm_unlink(ruby: &Ruby, name: String) -> Result<(), Error> {
+    check_name(ruby, &name)?;
+    process_shared_core::sys::shm::unlink(&name).map_err(|e| errors::io(ruby, e, &format!("unlinking {name:?}")))
+}
+
+/// `Klass.exist?(name)`.
+fn shm_exist(ruby: &Ruby, name: String) -> Result<bool, Error> {
+    check_name(ruby, &name)?;
+    Ok(process_shared_core::sys::shm::exists(&name))
+}
+
+fn check_name(ruby: &Ruby, name: &str) -> Result<(), Error> {
+    if process_shared_core::sys::shm::valid_name(name) {
+        Ok(())
+    } else {
+        Err(errors::arg(ruby, format!("name must be 1..200 characters of [A-Za-z0-9._-], got {name:?}")))
+    }
 }

@@ -4,7 +4,7 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, MonitorError, Owner, RawMonitor};
 
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
 use super::{errors, mutex};
 use crate::helpers::{args, nogvl};
@@ -23,8 +23,17 @@ fn monitor_error(ruby: &Ruby, e: MonitorError) -> Error {
 
 impl Monitor {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Monitor>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Monitor>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Monitor>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let m = Monitor { sh: Shared::new(ruby, "ProcessShared::Monitor")? };
+        let m = Monitor { sh: Shared::placed(ruby, "ProcessShared::Monitor", spec, |_| {})? };
         Ok(ruby.obj_wrap_as(m, class))
     }
 
@@ -173,6 +182,7 @@ impl Primitive for Monitor {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Monitor", ruby.class_object())?;
     c.define_singleton_method("new", method!(Monitor::new, -1))?;
+    c.define_singleton_method("_new_named", method!(Monitor::new_named, -1))?;
     c.define_method("enter", method!(Monitor::enter, 0))?;
     c.define_method("exit", method!(Monitor::exit, 0))?;
     c.define_method("try_enter", method!(Monitor::try_enter, -1))?;

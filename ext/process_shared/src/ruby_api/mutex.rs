@@ -4,7 +4,7 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{Acquired, Owner, RawMutex};
 
 use super::errors;
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
 use crate::helpers::{args, nogvl};
 
@@ -15,8 +15,17 @@ pub struct Mutex {
 
 impl Mutex {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Mutex>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Mutex>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Mutex>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let m = Mutex { sh: Shared::new(ruby, "ProcessShared::Mutex")? };
+        let m = Mutex { sh: Shared::placed(ruby, "ProcessShared::Mutex", spec, |_| {})? };
         Ok(ruby.obj_wrap_as(m, class))
     }
 
@@ -169,6 +178,7 @@ impl Primitive for Mutex {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Mutex", ruby.class_object())?;
     c.define_singleton_method("new", method!(Mutex::new, -1))?;
+    c.define_singleton_method("_new_named", method!(Mutex::new_named, -1))?;
     c.define_method("lock", method!(Mutex::lock, 0))?;
     c.define_method("unlock", method!(Mutex::unlock, 0))?;
     c.define_method("try_lock", method!(Mutex::try_lock, -1))?;

@@ -4,7 +4,7 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{PostError, RawSemaphore};
 
 use super::errors;
-use super::shared::{self, Primitive, Shared};
+use super::shared::{self, NamedSpec, Primitive, Shared};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Semaphore", free_immediately, size)]
@@ -14,7 +14,14 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    fn build(ruby: &Ruby, class: RClass, argv: &[Value], binary: bool) -> Result<Obj<Semaphore>, Error> {
+    /// The value applies to a new semaphore only (a named one that exists keeps its value).
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        argv: &[Value],
+        binary: bool,
+        spec: Option<&NamedSpec>,
+    ) -> Result<Obj<Semaphore>, Error> {
         args::arity(ruby, argv, 0, 1)?;
         let max = if binary { 1 } else { i64::from(RawSemaphore::VALUE_MAX) };
         let value = match argv.first() {
@@ -22,17 +29,26 @@ impl Semaphore {
             Some(&v) => args::int_in(ruby, v, "semaphore value", 0, max)?,
         };
         let what = if binary { "ProcessShared::BinarySemaphore" } else { "ProcessShared::Semaphore" };
-        let sem = Semaphore { sh: Shared::new(ruby, what)?, binary };
-        sem.sh.get(ruby)?.init(value as u32, max as u32);
-        Ok(ruby.obj_wrap_as(sem, class))
+        let sh = Shared::placed(ruby, what, spec, |raw: &RawSemaphore| raw.init(value as u32, max as u32))?;
+        Ok(ruby.obj_wrap_as(Semaphore { sh, binary }, class))
     }
 
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Semaphore>, Error> {
-        Self::build(ruby, class, argv, false)
+        Self::build(ruby, class, argv, false, None)
     }
 
     fn new_binary(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Semaphore>, Error> {
-        Self::build(ruby, class, argv, true)
+        Self::build(ruby, class, argv, true, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Semaphore>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, false, Some(&spec))
+    }
+
+    fn new_binary_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Semaphore>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, true, Some(&spec))
     }
 
     fn acquire(ruby: &Ruby, raw: &RawSemaphore) -> Result<(), Error> {
@@ -123,6 +139,7 @@ impl Primitive for Semaphore {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Semaphore", ruby.class_object())?;
     c.define_singleton_method("new", method!(Semaphore::new, -1))?;
+    c.define_singleton_method("_new_named", method!(Semaphore::new_named, -1))?;
     c.define_method("wait", method!(Semaphore::wait, 0))?;
     c.define_method("post", method!(Semaphore::post, 0))?;
     c.define_method("try_wait", method!(Semaphore::try_wait, -1))?;
@@ -132,5 +149,6 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     shared::define_lifecycle!(c, Semaphore);
     let b = m.define_class("BinarySemaphore", c)?;
     b.define_singleton_method("new", method!(Semaphore::new_binary, -1))?;
+    b.define_singleton_method("_new_named", method!(Semaphore::new_binary_named, -1))?;
     Ok(())
 }

@@ -14,6 +14,8 @@ use std::cell::{Cell, RefCell};
 
 use magnus::{Error, Ruby};
 use process_shared_core::arena::{Arena, Slot};
+use process_shared_core::named::{self, Named, NamedError};
+use process_shared_core::sys::shm::Create;
 use process_shared_core::sys::SharedMapping;
 
 use super::errors;
@@ -22,6 +24,14 @@ use super::errors;
 enum Backing {
     Own(SharedMapping),
     Slot(Slot),
+    Named(Named),
+}
+
+/// Where a new object lives: `name:`, `mode:` and `create:` from Ruby, for a named object.
+pub struct NamedSpec {
+    pub name: String,
+    pub mode: u32,
+    pub create: Create,
 }
 
 pub struct Region {
@@ -49,6 +59,29 @@ impl Region {
         Ok(Region::backed_by(slot.as_ptr(), len, Backing::Slot(slot), what))
     }
 
+    /// The object called `spec.name` (of Ruby class `what`, `len` bytes), created (and then `init`ed, before
+    /// any other process can see it) unless it exists. `ProcessShared::Error` if the name belongs to another
+    /// class or layout; the matching `Errno` for `EEXIST`, `ENOENT`, `EACCES`...
+    pub fn named(
+        ruby: &Ruby,
+        spec: &NamedSpec,
+        len: usize,
+        what: &'static str,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<Region, Error> {
+        let class = class_id(what);
+        let n = named::attach(&spec.name, spec.mode, spec.create, class, len, init).map_err(|e| match e {
+            NamedError::Io(e) => errors::io(ruby, e, &format!("opening named object {:?}", spec.name)),
+            NamedError::WrongClass(found) => {
+                errors::error(ruby, format!("named object {:?} is a {}, not a {what}", spec.name, class_name_of(found)))
+            }
+            NamedError::WrongSize(found) => {
+                errors::error(ruby, format!("named object {:?} is a {what} of {found} bytes, not of {len}", spec.name))
+            }
+        })?;
+        Ok(Region::backed_by(n.payload(), len, Backing::Named(n), what))
+    }
+
     fn backed_by(ptr: *mut u8, len: usize, backing: Backing, what: &'static str) -> Region {
         Region { ptr: Cell::new(ptr), len, busy: Cell::new(0), backing: RefCell::new(Some(backing)), what }
     }
@@ -58,6 +91,7 @@ impl Region {
         match self.backing.borrow_mut().take() {
             Some(Backing::Slot(slot)) => Arena::global().free(slot),
             Some(Backing::Own(m)) => drop(m),
+            Some(Backing::Named(n)) => drop(n),
             None => {}
         }
     }
@@ -79,6 +113,7 @@ impl Region {
         match &*self.backing.borrow() {
             Some(Backing::Own(m)) => Some(m.as_ptr()),
             Some(Backing::Slot(slot)) => Some(slot.as_ptr()),
+            Some(Backing::Named(n)) => Some(n.payload()),
             None => None,
         }
     }
@@ -178,6 +213,25 @@ impl<T> Shared<T> {
     /// A fresh zeroed `T` in a shared arena slot (all core primitives are valid as zero bytes and fit).
     pub fn new(ruby: &Ruby, what: &'static str) -> Result<Shared<T>, Error> {
         Ok(Shared { region: Region::slot(ruby, std::mem::size_of::<T>(), what)?, _t: std::marker::PhantomData })
+    }
+
+    /// A `T` in an arena slot, or the named object `spec` says: `init` runs on a new one (zeroed) before
+    /// anyone else can use it, and not at all on a named one that existed.
+    pub fn placed(
+        ruby: &Ruby,
+        what: &'static str,
+        spec: Option<&NamedSpec>,
+        init: impl FnOnce(&T),
+    ) -> Result<Shared<T>, Error> {
+        let Some(spec) = spec else {
+            let sh = Shared::new(ruby, what)?;
+            init(sh.get(ruby)?);
+            return Ok(sh);
+        };
+        // SAFETY (in the closure): the payload is `size_of::<T>()` zeroed bytes, 64-byte aligned, and every
+        // core primitive is valid when zeroed.
+        let region = Region::named(ruby, spec, std::mem::size_of::<T>(), what, |p| init(unsafe { &*p.cast::<T>() }))?;
+        Ok(Shared { region, _t: std::marker::PhantomData })
     }
 
     /// The object, for a call that does not yield or release the GVL before it is done with it.
@@ -281,3 +335,27 @@ macro_rules! define_lifecycle {
     }};
 }
 pub(crate) use define_lifecycle;
+
+/// The class ids recorded in named objects' headers (stable: part of the shared-memory format).
+const CLASS_IDS: &[(&str, u32)] = &[
+    ("ProcessShared::Mutex", 1),
+    ("ProcessShared::Monitor", 2),
+    ("ProcessShared::Semaphore", 3),
+    ("ProcessShared::BinarySemaphore", 4),
+    ("ProcessShared::ConditionVariable", 5),
+    ("ProcessShared::AtomicInteger", 6),
+    ("ProcessShared::Event", 7),
+    ("ProcessShared::CountDownLatch", 8),
+    ("ProcessShared::Barrier", 9),
+];
+
+fn class_id(what: &str) -> u32 {
+    CLASS_IDS.iter().find(|(n, _)| *n == what).map_or(0, |&(_, id)| id)
+}
+
+fn class_name_of(id: u32) -> String {
+    CLASS_IDS
+        .iter()
+        .find(|&&(_, i)| i == id)
+        .map_or_else(|| format!("object of unknown class {id}"), |(n, _)| n.to_string())
+}

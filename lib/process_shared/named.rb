@@ -1,0 +1,42 @@
+# frozen_string_literal: true
+
+module ProcessShared
+  # Named objects, for processes that are not related by +fork+: <tt>Klass.new(*args, name: "myapp.jobs")</tt>
+  # in two processes gives both the same object (a POSIX shared memory object: on Linux the file
+  # <tt>/dev/shm/process_shared.<name></tt>). For Mutex, Monitor, Semaphore, BinarySemaphore,
+  # ConditionVariable, AtomicInteger, Event, CountDownLatch and Barrier.
+  #
+  # - +name+: 1..200 characters of <tt>[A-Za-z0-9._-]</tt> (else +ArgumentError+).
+  # - +mode+: permission bits of a new object (default +0o600+).
+  # - +create+: +:open_or_create+ (default), +:create_only+ (+Errno::EEXIST+ if it exists) or +:open_only+
+  #   (+Errno::ENOENT+ if it does not).
+  #
+  # The creator's arguments count (a Semaphore's value, an AtomicInteger's initial value, a latch's count);
+  # an opener's are checked only where they are part of the object (a Barrier's parties). Opening a name
+  # as another class raises {Error} naming both. Two processes creating the same name at once get one
+  # object, initialised once. <tt>Klass.unlink(name)</tt> removes the name (those who have the object keep
+  # it); <tt>Klass.exist?(name)</tt>. Anonymous objects (no +name:+) leave nothing in the filesystem.
+  module Named
+    # @param name [String, nil] nil: an anonymous object, shared through fork only
+    def new(*args, name: nil, mode: 0o600, create: :open_or_create)
+      return super(*args) if name.nil?
+
+      _new_named(name, mode, create, *args)
+    end
+
+    # Removes the name; processes that have the object keep using it.
+    # @raise [Errno::ENOENT] if there is no object of that name
+    def unlink(name)
+      ProcessShared._shm_unlink(name)
+      nil
+    end
+
+    # @return [Boolean] whether a named object of that name exists
+    def exist?(name)
+      ProcessShared._shm_exist(name)
+    end
+  end
+
+  [Mutex, Monitor, Semaphore, BinarySemaphore, ConditionVariable, AtomicInteger, Event, CountDownLatch,
+   Barrier].each { |klass| klass.singleton_class.prepend(Named) }
+end

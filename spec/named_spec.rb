@@ -1,0 +1,120 @@
+# frozen_string_literal: true
+
+require "rbconfig"
+
+# Named objects shared by unrelated processes (spawned, not forked).
+RSpec.describe "named objects" do
+  let(:prefix) { "spec.#{Process.pid}.#{rand(1 << 30)}" }
+
+  after do
+    Dir["/dev/shm/process_shared.#{prefix}*"].each { |f| File.unlink(f) }
+  end
+
+  # Runs Ruby code in a fresh process (not a fork) with the library loaded; returns its stdout.
+  def spawn_ruby(code, timeout: 20)
+    lib = File.expand_path("../lib", __dir__)
+    r, w = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, "-I", lib, "-rprocess_shared", "-e", code, out: w)
+    w.close
+    raise "no answer within #{timeout}s" unless r.wait_readable(timeout)
+
+    out = r.read
+    _, status = Process.wait2(pid)
+    expect(status.success?).to be(true), "spawned process failed: #{status.inspect}"
+    out
+  ensure
+    r&.close
+  end
+
+  it "gives unrelated processes the same objects" do
+    name = "#{prefix}.counter"
+    hits = ProcessShared::AtomicInteger.new(100, name: name)
+    lock = ProcessShared::Mutex.new(name: "#{prefix}.lock")
+    cells = ProcessShared::AtomicInteger.new(0, name: "#{prefix}.unsafe")
+    code = <<~RUBY
+      hits = ProcessShared::AtomicInteger.new(0, name: "#{name}", create: :open_only)
+      lock = ProcessShared::Mutex.new(name: "#{prefix}.lock")
+      cells = ProcessShared::AtomicInteger.new(name: "#{prefix}.unsafe")
+      500.times do
+        hits.increment
+        lock.synchronize { v = cells.value; cells.value = v + 1 }
+      end
+      print :ok
+    RUBY
+    threads = Array.new(3) { Thread.new { spawn_ruby(code) } }
+    expect(threads.map(&:value)).to eq(%w[ok ok ok])
+    expect(hits.value).to eq(100 + 1_500) # the creator's initial value, once
+    expect(cells.value).to eq(1_500)      # the named mutex excluded them
+    expect(lock).not_to be_locked
+  end
+
+  it "creates a name once even when processes race to create it" do
+    name = "#{prefix}.race"
+    code = <<~RUBY
+      a = ProcessShared::AtomicInteger.new(1000, name: "#{name}")
+      a.increment
+      print :ok
+    RUBY
+    expect(Array.new(4) { Thread.new { spawn_ruby(code) } }.map(&:value)).to all(eq("ok"))
+    expect(ProcessShared::AtomicInteger.new(name: name, create: :open_only).value).to eq(1004)
+  end
+
+  it "honours create:, and refuses another class or layout" do
+    name = "#{prefix}.sem"
+    expect { ProcessShared::Semaphore.new(name: name, create: :open_only) }.to raise_error(Errno::ENOENT)
+    sem = ProcessShared::Semaphore.new(2, name: name, create: :create_only)
+    expect { ProcessShared::Semaphore.new(name: name, create: :create_only) }.to raise_error(Errno::EEXIST)
+    expect(ProcessShared::Semaphore.new(0, name: name).value).to eq(2) # the creator's value counts
+    expect { ProcessShared::Mutex.new(name: name) }
+      .to raise_error(ProcessShared::Error, /is a ProcessShared::Semaphore, not a ProcessShared::Mutex/)
+    expect { ProcessShared::BinarySemaphore.new(name: name) }.to raise_error(ProcessShared::Error)
+    ProcessShared::Barrier.new(3, name: "#{prefix}.bar")
+    expect { ProcessShared::Barrier.new(4, name: "#{prefix}.bar") }.to raise_error(ProcessShared::Error, /3 parties/)
+    sem.wait
+    expect(ProcessShared::Semaphore.new(name: name).value).to eq(1)
+  end
+
+  it "validates name:, mode: and create:" do
+    expect { ProcessShared::Mutex.new(name: "") }.to raise_error(ArgumentError)
+    expect { ProcessShared::Mutex.new(name: "a/b") }.to raise_error(ArgumentError)
+    expect { ProcessShared::Mutex.new(name: "x" * 201) }.to raise_error(ArgumentError)
+    expect { ProcessShared::Mutex.new(name: :sym) }.to raise_error(TypeError)
+    expect { ProcessShared::Mutex.new(name: "#{prefix}.m", mode: 0o1000) }.to raise_error(ArgumentError)
+    expect { ProcessShared::Mutex.new(name: "#{prefix}.m", mode: "0600") }.to raise_error(TypeError)
+    expect { ProcessShared::Mutex.new(name: "#{prefix}.m", create: :sometimes) }.to raise_error(ArgumentError)
+    expect { ProcessShared::Mutex.new(nme: "x") }.to raise_error(ArgumentError)
+    expect(Dir["/dev/shm/process_shared.#{prefix}*"]).to be_empty
+  end
+
+  it "unlinks and tells whether a name exists; holders keep using an unlinked object" do
+    name = "#{prefix}.event"
+    expect(ProcessShared::Event.exist?(name)).to be(false)
+    ev = ProcessShared::Event.new(name: name, mode: 0o640)
+    expect(ProcessShared::Event.exist?(name)).to be(true)
+    expect(File.stat("/dev/shm/process_shared.#{name}").mode & 0o777).to eq(0o640)
+    expect(ProcessShared::Event.unlink(name)).to be_nil
+    expect(ProcessShared::Event.exist?(name)).to be(false)
+    expect { ProcessShared::Event.unlink(name) }.to raise_error(Errno::ENOENT)
+    ev.set
+    expect(ev.set?).to be(true)
+    fresh = ProcessShared::Event.new(name: name) # a new object under the old name
+    expect(fresh.set?).to be(false)
+  end
+
+  it "reports a holder SIGKILLed in another, unrelated process" do
+    name = "#{prefix}.owner"
+    lock = ProcessShared::Mutex.new(name: name)
+    r, w = IO.pipe
+    lib = File.expand_path("../lib", __dir__)
+    code = "m = ProcessShared::Mutex.new(name: %q(#{name})); m.lock; $stdout.print(:locked); $stdout.flush; sleep"
+    pid = Process.spawn(RbConfig.ruby, "-I", lib, "-rprocess_shared", "-e", code, out: w)
+    w.close
+    expect(r.read(6)).to eq("locked")
+    Process.kill(:KILL, pid)
+    Process.wait(pid)
+    expect { lock.lock }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(pid) }
+    lock.unlock
+  ensure
+    r&.close
+  end
+end
