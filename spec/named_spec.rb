@@ -74,6 +74,39 @@ RSpec.describe "named objects" do
     expect(ProcessShared::Semaphore.new(name: name).value).to eq(1)
   end
 
+  it "names every class: memory, counters, readers-writer locks and queues too" do
+    mem = ProcessShared::SharedMemory.new(64, name: "#{prefix}.mem")
+    mem.write_object(%w[from parent])
+    jobs = ProcessShared::Queue.new(capacity: 256, max: 4, name: "#{prefix}.jobs")
+    stats = ProcessShared::Counters.new(2, name: "#{prefix}.stats")
+    rw = ProcessShared::ReadWriteLock.new(name: "#{prefix}.rw")
+    code = <<~RUBY
+      mem = ProcessShared::SharedMemory.new(64, name: "#{prefix}.mem", create: :open_only)
+      jobs = ProcessShared::Queue.new(capacity: 256, max: 4, name: "#{prefix}.jobs", create: :open_only)
+      stats = ProcessShared::Counters.new(2, name: "#{prefix}.stats")
+      rw = ProcessShared::ReadWriteLock.new(name: "#{prefix}.rw")
+      rw.with_read_lock { stats.incr(1) if mem.read_object == %w[from parent] }
+      while (job = jobs.pop)
+        stats.incr(0, job)
+      end
+      print :ok
+    RUBY
+    consumer = Thread.new { spawn_ruby(code) }
+    (1..10).each { |i| jobs.push(i) }
+    jobs.close
+    expect(consumer.value).to eq("ok")
+    expect(stats.to_a).to eq([55, 1])
+    expect(rw.try_write_lock).to be(true)
+    rw.release_write_lock
+    expect { ProcessShared::SharedMemory.new(128, name: "#{prefix}.mem") }.to raise_error(ProcessShared::Error, /64/)
+    expect { ProcessShared::SharedArray.new(:int, 16, name: "#{prefix}.mem") }
+      .to raise_error(ProcessShared::Error, /is a ProcessShared::SharedMemory/)
+    expect { ProcessShared::Counters.new(3, name: "#{prefix}.stats") }.to raise_error(ProcessShared::Error)
+    expect { ProcessShared::Queue.new(capacity: 256, name: "#{prefix}.jobs") }
+      .to raise_error(ProcessShared::Error, /max 4/)
+    expect(ProcessShared::Queue.exist?("#{prefix}.jobs")).to be(true)
+  end
+
   it "validates name:, mode: and create:" do
     expect { ProcessShared::Mutex.new(name: "") }.to raise_error(ArgumentError)
     expect { ProcessShared::Mutex.new(name: "a/b") }.to raise_error(ArgumentError)

@@ -3,8 +3,7 @@
 module ProcessShared
   # Named objects, for processes that are not related by +fork+: <tt>Klass.new(*args, name: "myapp.jobs")</tt>
   # in two processes gives both the same object (a POSIX shared memory object: on Linux the file
-  # <tt>/dev/shm/process_shared.<name></tt>). For Mutex, Monitor, Semaphore, BinarySemaphore,
-  # ConditionVariable, AtomicInteger, Event, CountDownLatch and Barrier.
+  # <tt>/dev/shm/process_shared.<name></tt>). For every class.
   #
   # - +name+: 1..200 characters of <tt>[A-Za-z0-9._-]</tt> (else +ArgumentError+).
   # - +mode+: permission bits of a new object (default +0o600+).
@@ -12,8 +11,9 @@ module ProcessShared
   #   (+Errno::ENOENT+ if it does not).
   #
   # The creator's arguments count (a Semaphore's value, an AtomicInteger's initial value, a latch's count);
-  # an opener's are checked only where they are part of the object (a Barrier's parties). Opening a name
-  # as another class raises {Error} naming both. Two processes creating the same name at once get one
+  # an opener's are checked where they are part of the object (a SharedMemory's size, a Counters' size, a
+  # Queue's capacity and max, a Barrier's parties). Opening a name as another class, or with another
+  # layout, raises {Error} naming both. Two processes creating the same name at once get one
   # object, initialised once. <tt>Klass.unlink(name)</tt> removes the name (those who have the object keep
   # it); <tt>Klass.exist?(name)</tt>. Anonymous objects (no +name:+) leave nothing in the filesystem.
   module Named
@@ -37,6 +37,7 @@ module ProcessShared
     end
   end
 
-  [Mutex, Monitor, Semaphore, BinarySemaphore, ConditionVariable, AtomicInteger, Event, CountDownLatch,
-   Barrier].each { |klass| klass.singleton_class.prepend(Named) }
+  [SharedMemory, SharedArray, Mutex, Monitor, Semaphore, BinarySemaphore, ConditionVariable, AtomicInteger,
+   Counters, Event, CountDownLatch, Barrier, ReadWriteLock].each { |klass| klass.singleton_class.prepend(Named) }
+  Queue.singleton_class.include(Named) # its own +new+ takes the keywords; +unlink+ and +exist?+ from here
 end

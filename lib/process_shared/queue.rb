@@ -24,8 +24,9 @@ module ProcessShared
     # @param capacity [Integer] bytes for the records (1..2**30); an object whose dump is larger cannot
     #   be pushed
     # @param max [Integer, nil] the most elements at once (nil: only +capacity+ limits)
-    def self.new(capacity: 1 << 20, max: nil)
-      _create(capacity, max)
+    # @param name [String, nil] a named queue (see {Named}); +mode:+ and +create:+ as there
+    def self.new(capacity: 1 << 20, max: nil, name: nil, mode: 0o600, create: :open_or_create)
+      name.nil? ? _create(capacity, max) : _create_named(name, mode, create, capacity, max)
     end
 
     # Appends +obj+, waiting while the queue is full.

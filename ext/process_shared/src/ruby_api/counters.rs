@@ -5,7 +5,7 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RArray, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawCounter;
 
-use super::shared::Region;
+use super::shared::{NamedSpec, Region};
 use crate::helpers::args;
 
 /// The most counters one object holds (1 GiB of cache lines).
@@ -19,13 +19,23 @@ pub struct Counters {
 
 impl Counters {
     fn new(ruby: &Ruby, class: RClass, size: Value) -> Result<Obj<Counters>, Error> {
-        let size = args::int_in(ruby, size, "size", 0, MAX_SIZE)? as usize;
+        Self::build(ruby, class, &[size], None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Counters>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Counters>, Error> {
+        args::arity(ruby, argv, 1, 1)?;
+        let size = args::int_in(ruby, argv[0], "size", 0, MAX_SIZE)? as usize;
         let what = "ProcessShared::Counters";
         // One counter fits an arena slot; more get a mapping of their own (a whole number of pages).
-        let region = if size <= 1 {
-            Region::slot(ruby, RawCounter::SIZE, what)?
-        } else {
-            Region::anonymous(ruby, size * RawCounter::SIZE, what)?
+        let region = match spec {
+            Some(spec) => Region::named(ruby, spec, size.max(1) * RawCounter::SIZE, what, |_| {})?,
+            None if size <= 1 => Region::slot(ruby, RawCounter::SIZE, what)?,
+            None => Region::anonymous(ruby, size * RawCounter::SIZE, what)?,
         };
         Ok(ruby.obj_wrap_as(Counters { region, size }, class))
     }
@@ -106,6 +116,7 @@ impl Counters {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Counters", ruby.class_object())?;
     c.define_singleton_method("new", method!(Counters::new, 1))?;
+    c.define_singleton_method("_new_named", method!(Counters::new_named, -1))?;
     c.define_method("incr", method!(Counters::incr, -1))?;
     c.define_method("decr", method!(Counters::decr, -1))?;
     c.define_method("[]", method!(Counters::aref, 1))?;

@@ -7,7 +7,7 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, RStrin
 use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RECORD_HEADER};
 
 use super::errors;
-use super::shared::{Pin, Region};
+use super::shared::{NamedSpec, Pin, Region};
 use super::threads::me;
 use crate::helpers::{args, nogvl};
 
@@ -33,13 +33,41 @@ impl Held<'_> {
 impl Queue {
     /// `_create(capacity, max)`: `capacity` bytes of records, `max` elements (nil: no limit).
     fn create(ruby: &Ruby, class: RClass, capacity: Value, max: Value) -> Result<Obj<Queue>, Error> {
+        Self::build(ruby, class, capacity, max, None)
+    }
+
+    /// `_create_named(name, mode, create, capacity, max)`.
+    fn create_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Queue>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        args::arity(ruby, rest, 2, 2)?;
+        Self::build(ruby, class, rest[0], rest[1], Some(&spec))
+    }
+
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        capacity: Value,
+        max: Value,
+        spec: Option<&NamedSpec>,
+    ) -> Result<Obj<Queue>, Error> {
         let capacity = args::int_in(ruby, capacity, "capacity", 1, CAPACITY_MAX)? as usize;
         let max = if max.is_nil() { 0 } else { args::int_in(ruby, max, "max", 1, i64::MAX)? as u64 };
         let ring = capacity + RECORD_HEADER; // so that one record of `capacity` bytes fits
         let len = QueueRef::size_for(ring).ok_or_else(|| errors::arg(ruby, "capacity too large"))?;
-        let region = Region::anonymous(ruby, len, "ProcessShared::Queue")?;
+        let what = "ProcessShared::Queue";
+        let region = match spec {
+            None => Region::anonymous(ruby, len, what)?,
+            // SAFETY (in the closure): `len` zeroed bytes, 64-byte aligned, not yet visible to anyone else.
+            Some(spec) => Region::named(ruby, spec, len, what, |p| unsafe { QueueRef::new(p, len) }.init(max))?,
+        };
         let q = Queue { region, capacity };
-        q.held(ruby)?.q().init(max);
+        let found = q.held(ruby)?.q().max();
+        if spec.is_none() {
+            q.held(ruby)?.q().init(max);
+        } else if found != max {
+            let name = spec.map_or("", |s| s.name.as_str());
+            return Err(errors::error(ruby, format!("named Queue {name:?} has max {found}, not {max} (0: none)")));
+        }
         Ok(ruby.obj_wrap_as(q, class))
     }
 
@@ -182,6 +210,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_private_method("_pop", method!(Queue::pop, 2))?;
     c.define_private_method("_unshift", method!(Queue::unshift, 1))?;
     c.singleton_class()?.define_private_method("_create", method!(Queue::create, 2))?;
+    c.singleton_class()?.define_private_method("_create_named", method!(Queue::create_named, -1))?;
     c.define_method("size", method!(Queue::size, 0))?;
     c.define_method("empty?", method!(Queue::is_empty, 0))?;
     c.define_method("clear", method!(Queue::clear, 0))?;

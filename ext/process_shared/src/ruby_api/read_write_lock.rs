@@ -11,7 +11,7 @@ use process_shared_core::sys::process::current_pid;
 
 use super::errors;
 use super::mutex;
-use super::shared::{Pin, Region};
+use super::shared::{NamedSpec, Pin, Region};
 use super::threads::{self, me};
 use crate::helpers::{args, nogvl};
 
@@ -53,8 +53,26 @@ impl std::ops::Deref for Held<'_> {
 
 impl ReadWriteLock {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ReadWriteLock>, Error> {
+        Self::build(ruby, class, argv, None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ReadWriteLock>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, Some(&spec))
+    }
+
+    fn build(
+        ruby: &Ruby,
+        class: RClass,
+        argv: &[Value],
+        spec: Option<&NamedSpec>,
+    ) -> Result<Obj<ReadWriteLock>, Error> {
         args::arity(ruby, argv, 0, 0)?;
-        let region = Region::anonymous(ruby, RawRwLock::SIZE, "ProcessShared::ReadWriteLock")?;
+        let what = "ProcessShared::ReadWriteLock";
+        let region = match spec {
+            None => Region::anonymous(ruby, RawRwLock::SIZE, what)?,
+            Some(spec) => Region::named(ruby, spec, RawRwLock::SIZE, what, |_| {})?,
+        };
         Ok(ruby.obj_wrap_as(ReadWriteLock { region, slot: Cell::new((0, 0)) }, class))
     }
 
@@ -311,6 +329,7 @@ impl Drop for ReadWriteLock {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("ReadWriteLock", ruby.class_object())?;
     c.define_singleton_method("new", method!(ReadWriteLock::new, -1))?;
+    c.define_singleton_method("_new_named", method!(ReadWriteLock::new_named, -1))?;
     c.define_method("acquire_read_lock", method!(ReadWriteLock::acquire_read_lock, 0))?;
     c.define_method("release_read_lock", method!(ReadWriteLock::release_read_lock, 0))?;
     c.define_method("try_read_lock", method!(ReadWriteLock::try_read_lock, -1))?;

@@ -347,6 +347,11 @@ const CLASS_IDS: &[(&str, u32)] = &[
     ("ProcessShared::Event", 7),
     ("ProcessShared::CountDownLatch", 8),
     ("ProcessShared::Barrier", 9),
+    ("ProcessShared::SharedMemory", 10),
+    ("ProcessShared::SharedArray", 11),
+    ("ProcessShared::Counters", 12),
+    ("ProcessShared::ReadWriteLock", 13),
+    ("ProcessShared::Queue", 14),
 ];
 
 fn class_id(what: &str) -> u32 {

@@ -19,7 +19,7 @@ use magnus::{
 };
 
 use super::errors;
-use super::shared::Region;
+use super::shared::{NamedSpec, Region};
 use crate::helpers::args;
 
 /// Header of a stored object: this magic, then the Marshal payload's length (u32 little-endian).
@@ -589,11 +589,21 @@ fn fingerprint(bytes: &[u8]) -> u64 {
 
 impl SharedMemory {
     fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<SharedMemory>, Error> {
-        Self::build(ruby, class, argv, "uchar", "ProcessShared::SharedMemory")
+        Self::build(ruby, class, argv, "uchar", "ProcessShared::SharedMemory", None)
     }
 
     fn new_array(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<SharedMemory>, Error> {
-        Self::build(ruby, class, argv, "int", "ProcessShared::SharedArray")
+        Self::build(ruby, class, argv, "int", "ProcessShared::SharedArray", None)
+    }
+
+    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<SharedMemory>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, "uchar", "ProcessShared::SharedMemory", Some(&spec))
+    }
+
+    fn new_array_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<SharedMemory>, Error> {
+        let (spec, rest) = args::named_args(ruby, argv)?;
+        Self::build(ruby, class, rest, "int", "ProcessShared::SharedArray", Some(&spec))
     }
 
     /// `new(size_or_type = default, count = 1)`: an Integer is a size in bytes (of `:uchar`), a Symbol an
@@ -604,6 +614,7 @@ impl SharedMemory {
         argv: &[Value],
         default: &str,
         what: &'static str,
+        spec: Option<&NamedSpec>,
     ) -> Result<Obj<SharedMemory>, Error> {
         args::arity(ruby, argv, 0, 2)?;
         let count_arg = |ruby: &Ruby, name: &str| -> Result<i128, Error> {
@@ -655,12 +666,12 @@ impl SharedMemory {
         })?;
         // Both fit: `1 <= count <= size <= isize::MAX / 2`.
         let (size, count) = (size as usize, count as usize);
-        let mem = SharedMemory {
-            region: Region::anonymous(ruby, size, what)?,
-            ty,
-            count,
-            checked: std::cell::Cell::new((usize::MAX, 0, 0)),
+        let region = match spec {
+            None => Region::anonymous(ruby, size, what)?,
+            // A named segment of another size is refused (its layout differs).
+            Some(spec) => Region::named(ruby, spec, size, what, |_| {})?,
         };
+        let mem = SharedMemory { region, ty, count, checked: std::cell::Cell::new((usize::MAX, 0, 0)) };
         Ok(ruby.obj_wrap_as(mem, class))
     }
 
@@ -1102,6 +1113,7 @@ types! {
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("SharedMemory", ruby.class_object())?;
     c.define_singleton_method("new", method!(SharedMemory::new, -1))?;
+    c.define_singleton_method("_new_named", method!(SharedMemory::new_named, -1))?;
     define_accessors(c)?;
     c.define_method("get_bytes", method!(SharedMemory::get_bytes, 2))?;
     c.define_method("put_bytes", method!(SharedMemory::put_bytes, -1))?;
@@ -1125,6 +1137,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
 
     let a = m.define_class("SharedArray", c)?;
     a.define_singleton_method("new", method!(SharedMemory::new_array, -1))?;
+    a.define_singleton_method("_new_named", method!(SharedMemory::new_array_named, -1))?;
     a.define_method("[]", method!(SharedMemory::aref, 1))?;
     a.define_method("[]=", method!(SharedMemory::aset, 2))?;
     a.define_method("to_a", method!(SharedMemory::to_a, 0))?;
