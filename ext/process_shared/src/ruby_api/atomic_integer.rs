@@ -13,14 +13,7 @@ pub struct AtomicInteger {
 }
 
 impl AtomicInteger {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<AtomicInteger>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<AtomicInteger>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(AtomicInteger);
 
     /// The initial value applies to a new object only (a named one that exists keeps its value).
     fn build(

@@ -14,14 +14,7 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    fn new(ruby: &Ruby, class: RClass, parties: Value) -> Result<Obj<Barrier>, Error> {
-        Self::build(ruby, class, &[parties], None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Barrier>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(Barrier);
 
     /// A named barrier that exists must have the same number of parties.
     fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Barrier>, Error> {
@@ -91,7 +84,7 @@ impl Primitive for Barrier {
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Barrier", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Barrier::new, 1))?;
+    c.define_singleton_method("new", method!(Barrier::new, -1))?;
     c.define_singleton_method("_new_named", method!(Barrier::new_named, -1))?;
     c.define_method("wait", method!(Barrier::wait, -1))?;
     c.define_method("reset", method!(Barrier::reset, 0))?;

@@ -42,14 +42,7 @@ impl Lock {
 }
 
 impl ConditionVariable {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ConditionVariable>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ConditionVariable>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(ConditionVariable);
 
     fn build(
         ruby: &Ruby,

@@ -12,14 +12,7 @@ pub struct CountDownLatch {
 }
 
 impl CountDownLatch {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<CountDownLatch>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<CountDownLatch>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(CountDownLatch);
 
     /// The count applies to a new latch only (a named one that exists keeps its count).
     fn build(

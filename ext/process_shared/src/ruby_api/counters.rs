@@ -5,7 +5,7 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RArray, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawCounter;
 
-use super::shared::{NamedSpec, Region};
+use super::shared::{self, NamedSpec, Region};
 use crate::helpers::args;
 
 /// The most counters one object holds (1 GiB of cache lines).
@@ -18,14 +18,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn new(ruby: &Ruby, class: RClass, size: Value) -> Result<Obj<Counters>, Error> {
-        Self::build(ruby, class, &[size], None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Counters>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(Counters);
 
     fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Counters>, Error> {
         args::arity(ruby, argv, 1, 1)?;
@@ -115,7 +108,7 @@ impl Counters {
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Counters", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Counters::new, 1))?;
+    c.define_singleton_method("new", method!(Counters::new, -1))?;
     c.define_singleton_method("_new_named", method!(Counters::new_named, -1))?;
     c.define_method("incr", method!(Counters::incr, -1))?;
     c.define_method("decr", method!(Counters::decr, -1))?;

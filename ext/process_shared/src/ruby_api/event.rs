@@ -12,14 +12,7 @@ pub struct Event {
 }
 
 impl Event {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Event>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Event>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(Event);
 
     fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Event>, Error> {
         args::arity(ruby, argv, 0, 0)?;

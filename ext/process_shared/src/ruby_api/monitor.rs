@@ -22,14 +22,7 @@ fn monitor_error(ruby: &Ruby, e: MonitorError) -> Error {
 }
 
 impl Monitor {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Monitor>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Monitor>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(Monitor);
 
     fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Monitor>, Error> {
         args::arity(ruby, argv, 0, 0)?;

@@ -14,14 +14,7 @@ pub struct Mutex {
 }
 
 impl Mutex {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Mutex>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<Mutex>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(Mutex);
 
     fn build(ruby: &Ruby, class: RClass, argv: &[Value], spec: Option<&NamedSpec>) -> Result<Obj<Mutex>, Error> {
         args::arity(ruby, argv, 0, 0)?;

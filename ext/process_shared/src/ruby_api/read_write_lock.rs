@@ -11,7 +11,7 @@ use process_shared_core::sys::process::current_pid;
 
 use super::errors;
 use super::mutex;
-use super::shared::{NamedSpec, Pin, Region};
+use super::shared::{self, NamedSpec, Pin, Region};
 use super::threads::{self, me};
 use crate::helpers::{args, nogvl};
 
@@ -52,14 +52,7 @@ impl std::ops::Deref for Held<'_> {
 }
 
 impl ReadWriteLock {
-    fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ReadWriteLock>, Error> {
-        Self::build(ruby, class, argv, None)
-    }
-
-    fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<ReadWriteLock>, Error> {
-        let (spec, rest) = args::named_args(ruby, argv)?;
-        Self::build(ruby, class, rest, Some(&spec))
-    }
+    shared::constructors!(ReadWriteLock);
 
     fn build(
         ruby: &Ruby,

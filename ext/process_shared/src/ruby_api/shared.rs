@@ -336,6 +336,22 @@ macro_rules! define_lifecycle {
 }
 pub(crate) use define_lifecycle;
 
+/// `new(*args)` and `_new_named(name, mode, create, *args)` for a type whose
+/// `build(ruby, class, args, Option<&NamedSpec>)` makes the object (anonymous, or named).
+macro_rules! constructors {
+    ($t:ty) => {
+        fn new(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<$t>, Error> {
+            Self::build(ruby, class, argv, None)
+        }
+
+        fn new_named(ruby: &Ruby, class: RClass, argv: &[Value]) -> Result<Obj<$t>, Error> {
+            let (spec, rest) = $crate::helpers::args::named_args(ruby, argv)?;
+            Self::build(ruby, class, rest, Some(&spec))
+        }
+    };
+}
+pub(crate) use constructors;
+
 /// The class ids recorded in named objects' headers (stable: part of the shared-memory format).
 const CLASS_IDS: &[(&str, u32)] = &[
     ("ProcessShared::Mutex", 1),

@@ -25,12 +25,7 @@ impl SharedMapping {
     /// Errors: `len == 0` or a length that overflows when rounded gives `EINVAL`; the kernel's `ENOMEM`
     /// (or any other `mmap` errno) is returned as is.
     pub fn anonymous(len: usize) -> io::Result<SharedMapping> {
-        let page = page_size();
-        let rounded = len
-            .checked_add(page - 1)
-            .map(|l| l & !(page - 1))
-            .filter(|&l| l != 0 && l <= isize::MAX as usize)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let rounded = whole_pages(len)?;
         // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing we own.
         let p = unsafe {
             libc::mmap(
@@ -84,6 +79,15 @@ impl Drop for SharedMapping {
             libc::munmap(self.ptr.as_ptr().cast(), self.len);
         }
     }
+}
+
+/// `len` rounded up to whole pages: `EINVAL` for 0 or a length that cannot be mapped.
+pub(crate) fn whole_pages(len: usize) -> io::Result<usize> {
+    let page = page_size();
+    len.checked_add(page - 1)
+        .map(|l| l & !(page - 1))
+        .filter(|&l| l != 0 && l <= isize::MAX as usize)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// The system page size (4096 if `sysconf` fails).

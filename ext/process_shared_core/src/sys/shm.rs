@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
-use super::mmap::{page_size, SharedMapping};
+use super::mmap::{whole_pages, SharedMapping};
 
 /// What every name is prefixed with (so `/dev/shm/process_shared.<name>`).
 pub const PREFIX: &str = "/process_shared.";
@@ -126,12 +126,7 @@ impl ShmFile {
 
     /// Map the first `len` bytes (rounded up to whole pages; the object must be at least that long).
     pub fn map(&self, len: usize) -> io::Result<SharedMapping> {
-        let page = page_size();
-        let rounded = len
-            .checked_add(page - 1)
-            .map(|l| l & !(page - 1))
-            .filter(|&l| l != 0 && l <= isize::MAX as usize)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let rounded = whole_pages(len)?;
         // SAFETY: a fresh shared mapping of our descriptor at a kernel-chosen address aliases nothing we own.
         let p = unsafe {
             libc::mmap(
@@ -164,8 +159,7 @@ pub fn invalid() -> io::Error {
     io::Error::from_raw_os_error(libc::EINVAL)
 }
 
-/// The size a mapping of `len` bytes takes (whole pages).
+/// The size a mapping of `len` bytes takes (whole pages); `None` if it cannot be mapped.
 pub fn mapped_len(len: usize) -> Option<usize> {
-    let page = page_size();
-    len.checked_add(page - 1).map(|l| l & !(page - 1))
+    whole_pages(len).ok()
 }
