@@ -107,6 +107,27 @@ RSpec.describe "named objects" do
     expect(ProcessShared::Queue.exist?("#{prefix}.jobs")).to be(true)
   end
 
+  it "refuses a file that is not ours, and never shrinks one (independent review)" do
+    path = "/dev/shm/process_shared.#{prefix}.foreign"
+    File.binwrite(path, Random.new(1).bytes(8192))
+    expect { ProcessShared::Semaphore.new(3, name: "#{prefix}.foreign", create: :open_only) }
+      .to raise_error(ProcessShared::Error, /not a process_shared object/)
+    expect(File.size(path)).to eq(8192)
+    mem = ProcessShared::SharedMemory.new(100_000, name: "#{prefix}.big")
+    mem.put_bytes(50_000, "hello")
+    File.open("/dev/shm/process_shared.#{prefix}.big", "r+b") { |f| f.write("\0" * 64) } # header wiped
+    expect { ProcessShared::Mutex.new(name: "#{prefix}.big", create: :open_only) }.to raise_error(Errno::ENOENT)
+    expect(mem.get_bytes(50_000, 5)).to eq("hello") # not cut short under us
+  end
+
+  it "sets mode: exactly, whatever the umask" do
+    old = File.umask(0o077)
+    ProcessShared::Mutex.new(name: "#{prefix}.mode", mode: 0o640)
+    expect(File.stat("/dev/shm/process_shared.#{prefix}.mode").mode & 0o777).to eq(0o640)
+  ensure
+    File.umask(old) if old
+  end
+
   it "validates name:, mode: and create:" do
     expect { ProcessShared::Mutex.new(name: "") }.to raise_error(ArgumentError)
     expect { ProcessShared::Mutex.new(name: "a/b") }.to raise_error(ArgumentError)

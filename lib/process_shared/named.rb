@@ -14,8 +14,16 @@ module ProcessShared
   # an opener's are checked where they are part of the object (a SharedMemory's size, a Counters' size, a
   # Queue's capacity and max, a Barrier's parties). Opening a name as another class, or with another
   # layout, raises {Error} naming both. Two processes creating the same name at once get one
-  # object, initialised once. <tt>Klass.unlink(name)</tt> removes the name (those who have the object keep
-  # it); <tt>Klass.exist?(name)</tt>. Anonymous objects (no +name:+) leave nothing in the filesystem.
+  # object, initialised once (by the process whose exclusive create succeeded; one left unfinished by a
+  # creator that died is taken over by the next +:open_or_create+ opener after 2 s, while +:open_only+
+  # then raises +Errno::ENOENT+). A file under the prefix that is not ours is refused ({Error}) and left
+  # alone. <tt>Klass.unlink(name)</tt> removes the name (those who have the object keep it);
+  # <tt>Klass.exist?(name)</tt>. Anonymous objects (no +name:+) leave nothing in the filesystem.
+  #
+  # Limits: opening waits for a creator that is initialising the object (microseconds) with the GVL held;
+  # and, as with any memory-mapped file, another program that truncates the file under
+  # <tt>/dev/shm</tt> makes later accesses fail with SIGBUS.
+  # +new_cond+ of a named Monitor is anonymous: unrelated processes use a named ConditionVariable.
   module Named
     # @param name [String, nil] nil: an anonymous object, shared through fork only
     def new(*args, name: nil, mode: 0o600, create: :open_or_create)

@@ -8,11 +8,11 @@
 //! | `payload_len` | the object's length in bytes (its layout: a SharedMemory's size, a Queue's capacity, ...) |
 //! | `ready`       | 1 once the creator initialised the object                                 |
 //!
-//! Creation race: every opener takes an exclusive `flock` on the object before looking at it, so exactly
-//! one initialises it (the first to find it not ready: new, or left half-initialised by a creator that
-//! died, which releases the lock). Others wait for the lock and then only validate the header. The size is
-//! set (`ftruncate`) only under the lock and only while the object is not ready, so nobody's mapping ever
-//! shrinks under them.
+//! Creation race: only the process whose exclusive create (`O_EXCL`) succeeded initialises a new object,
+//! holding an exclusive `flock` meanwhile; openers take the lock before looking and wait until the object
+//! is ready. One left unfinished by a creator that died is initialised by a later opener after a grace
+//! period. The size is only ever set on a file that is new or unfinished and never shrunk, and a file
+//! without a valid header is refused, so nobody's mapping is cut short by this library.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -42,6 +42,8 @@ pub enum NamedError {
     WrongClass(u32),
     /// The name belongs to an object of this class with another layout (its length).
     WrongSize(u64),
+    /// The name belongs to a file that is not a named object of this library.
+    NotOurs,
 }
 
 impl From<io::Error> for NamedError {
@@ -67,8 +69,16 @@ impl Named {
     }
 }
 
+/// How long an opener waits for a creator to finish before taking the object for abandoned.
+const CREATOR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Open (or create) the object called `name` as one of class `class` with `payload_len` bytes, running
 /// `init` on its (zeroed) bytes if this call is the one that creates it.
+///
+/// Only the process whose exclusive create (`O_EXCL`) succeeded initialises a new object, under the lock;
+/// openers wait for it to be ready. An object left not ready for [`CREATOR_GRACE`] (its creator died) is
+/// initialised by the next `OpenOrCreate` opener (an `OpenOnly` one gets `ENOENT`). A file that is not ours
+/// (no valid header) is refused, and nothing ever shrinks a file that others may have mapped.
 pub fn attach(
     name: &str,
     mode: u32,
@@ -79,45 +89,103 @@ pub fn attach(
 ) -> Result<Named, NamedError> {
     let total = NAMED_HEADER.checked_add(payload_len).ok_or_else(shm::invalid)?;
     let want = shm::mapped_len(total).ok_or_else(shm::invalid)? as u64;
-    let file = shm::open(name, mode, create)?;
-    file.lock_exclusive()?; // released when `file` is dropped (or the process dies)
-    let size = file.size()?;
-    if size >= NAMED_HEADER as u64 {
-        // Look at what is there first: a ready object is never resized.
-        let existing = file.map(NAMED_HEADER)?;
-        // SAFETY: at least NAMED_HEADER bytes are mapped; the header is plain atomics, valid for any bytes.
-        let hdr = unsafe { &*existing.as_ptr().cast::<NamedHeader>() };
-        // Acquire: pairs with the creator's Release store of `ready` (the object is initialised).
-        if hdr.ready.load(Ordering::Acquire) == 1 && hdr.magic.load(Ordering::Relaxed) == MAGIC {
-            let found = hdr.class.load(Ordering::Relaxed);
-            if found != class {
-                return Err(NamedError::WrongClass(found));
+    if create != Create::OpenOnly {
+        match shm::open(name, mode, Create::CreateOnly) {
+            Ok(file) => {
+                file.lock_exclusive()?;
+                file.set_mode(mode)?;
+                file.set_size(want)?;
+                return initialise(&file, want, class, payload_len, init);
             }
-            let len = hdr.payload_len.load(Ordering::Relaxed);
-            if len != payload_len as u64 || size < want {
-                return Err(NamedError::WrongSize(len));
-            }
-            return Ok(Named { mapping: file.map(want as usize)?, created: false });
+            Err(e) if e.raw_os_error() == Some(shm::errno::EEXIST) && create == Create::OpenOrCreate => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    // New, or left half-initialised by a creator that died: ours to initialise (we hold the lock).
-    if size != want {
-        file.set_size(0)?; // zero whatever a dead creator left
-        file.set_size(want)?;
+    let file = shm::open(name, mode, Create::OpenOnly)?;
+    let started = std::time::Instant::now();
+    loop {
+        file.lock_exclusive()?;
+        let size = file.size()?;
+        match state_of(&file, size)? {
+            State::Ready { class: found, len } => {
+                if found != class {
+                    return Err(NamedError::WrongClass(found));
+                }
+                if len != payload_len as u64 || size < want {
+                    return Err(NamedError::WrongSize(len));
+                }
+                return Ok(Named { mapping: file.map(want as usize)?, created: false });
+            }
+            State::Garbage => return Err(NamedError::NotOurs),
+            State::Unfinished if started.elapsed() < CREATOR_GRACE => {
+                file.unlock(); // let the creator (between its create and its lock) in
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            State::Unfinished => {
+                // Abandoned by a creator that died; never shrunk (someone may map it).
+                if create == Create::OpenOnly {
+                    return Err(std::io::Error::from_raw_os_error(shm::errno::ENOENT).into());
+                }
+                if size != 0 && size != want {
+                    return Err(NamedError::WrongSize(size.saturating_sub(NAMED_HEADER as u64)));
+                }
+                file.set_size(want)?;
+                return initialise(&file, want, class, payload_len, init);
+            }
+        }
     }
+}
+
+enum State {
+    Ready { class: u32, len: u64 },
+    Unfinished,
+    Garbage,
+}
+
+/// What the object holds (the caller holds the lock).
+fn state_of(file: &shm::ShmFile, size: u64) -> Result<State, NamedError> {
+    if size == 0 {
+        return Ok(State::Unfinished);
+    }
+    if size < NAMED_HEADER as u64 {
+        return Ok(State::Garbage);
+    }
+    let head = file.map(NAMED_HEADER)?;
+    // SAFETY: at least NAMED_HEADER bytes of the file are mapped; the header is plain atomics.
+    let hdr = unsafe { &*head.as_ptr().cast::<NamedHeader>() };
+    let magic = hdr.magic.load(Ordering::Relaxed);
+    // Acquire: pairs with the creator's Release store of `ready` (the object is initialised).
+    let ready = hdr.ready.load(Ordering::Acquire);
+    let class = hdr.class.load(Ordering::Relaxed);
+    let len = hdr.payload_len.load(Ordering::Relaxed);
+    let zeroed = magic == 0 && ready == 0 && class == 0 && len == 0; // sized, header not written yet
+    Ok(if magic == MAGIC && ready == 1 {
+        State::Ready { class, len }
+    } else if (magic == MAGIC && ready == 0) || zeroed {
+        State::Unfinished
+    } else {
+        State::Garbage
+    })
+}
+
+/// Holding the lock on a file of `want` bytes: zero it, write the header, run `init`, mark it ready.
+fn initialise(
+    file: &shm::ShmFile,
+    want: u64,
+    class: u32,
+    payload_len: usize,
+    init: impl FnOnce(*mut u8),
+) -> Result<Named, NamedError> {
     let mapping = file.map(want as usize)?;
-    // SAFETY: the mapping is `want >= total` bytes; nobody else uses it until `ready` (we hold the lock).
+    // SAFETY: `want` bytes are mapped; nobody else uses them until `ready` (we hold the lock).
+    unsafe { std::ptr::write_bytes(mapping.as_ptr(), 0, want as usize) };
+    // SAFETY: as above; the header is at the start.
     let hdr = unsafe { &*mapping.as_ptr().cast::<NamedHeader>() };
-    if size == want {
-        // Same size, not ready: a creator died mid-way; start from zero bytes again.
-        // SAFETY: as above.
-        unsafe { std::ptr::write_bytes(mapping.as_ptr(), 0, want as usize) };
-    }
     // Relaxed: published by the Release store of `ready`.
     hdr.magic.store(MAGIC, Ordering::Relaxed);
     hdr.class.store(class, Ordering::Relaxed);
     hdr.payload_len.store(payload_len as u64, Ordering::Relaxed);
-    // SAFETY: NAMED_HEADER + payload_len bytes are mapped.
+    // SAFETY: NAMED_HEADER + payload_len <= want bytes are mapped.
     init(unsafe { mapping.as_ptr().add(NAMED_HEADER) });
     hdr.ready.store(1, Ordering::Release);
     Ok(Named { mapping, created: true })

@@ -78,6 +78,9 @@ impl Region {
             NamedError::WrongSize(found) => {
                 errors::error(ruby, format!("named object {:?} is a {what} of {found} bytes, not of {len}", spec.name))
             }
+            NamedError::NotOurs => {
+                errors::error(ruby, format!("{:?} exists but is not a process_shared object (left alone)", spec.name))
+            }
         })?;
         Ok(Region::backed_by(n.payload(), len, Backing::Named(n), what))
     }

@@ -103,6 +103,21 @@ impl ShmFile {
         }
     }
 
+    /// Release the `flock` taken by [`ShmFile::lock_exclusive`].
+    pub fn unlock(&self) {
+        // SAFETY: flock on a descriptor we own; unlocking a lock we do not hold is a no-op.
+        unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
+    }
+
+    /// Set the permission bits exactly (`shm_open`'s are reduced by the umask).
+    pub fn set_mode(&self, mode: u32) -> io::Result<()> {
+        // SAFETY: fchmod on a descriptor we own.
+        if unsafe { libc::fchmod(self.fd.as_raw_fd(), (mode & 0o777) as libc::mode_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The object's size in bytes.
     pub fn size(&self) -> io::Result<u64> {
         // SAFETY: `st` is written by fstat before being read; the descriptor is ours.
@@ -152,6 +167,14 @@ impl Drop for ShmFile {
         // SAFETY: flock on a descriptor we own; unlocking a lock we do not hold is a no-op.
         unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
     }
+}
+
+/// The errno values named objects report.
+pub mod errno {
+    /// The name exists (`create: :create_only`).
+    pub const EEXIST: i32 = libc::EEXIST;
+    /// No such name (`create: :open_only`).
+    pub const ENOENT: i32 = libc::ENOENT;
 }
 
 /// `EINVAL`, for a length or name the caller cannot use.
