@@ -93,9 +93,22 @@ pub fn attach(
         match shm::open(name, mode, Create::CreateOnly) {
             Ok(file) => {
                 file.lock_exclusive()?;
-                file.set_mode(mode)?;
-                file.set_size(want)?;
-                return initialise(&file, want, class, payload_len, init);
+                // Stopped for longer than the grace between the create and the lock, an opener may have
+                // taken the object over meanwhile: then it is an existing object, not ours to initialise.
+                if file.size()? != 0 {
+                    if let State::Ready { class: found, len } = state_of(&file, file.size()?)? {
+                        return validate(&file, found, len, class, payload_len, want);
+                    }
+                }
+                let made = file
+                    .set_mode(mode)
+                    .and_then(|()| file.set_size(want))
+                    .map_err(NamedError::from)
+                    .and_then(|()| initialise(&file, want, class, payload_len, init));
+                if made.is_err() {
+                    let _ = shm::unlink(name); // leave no half-made object behind (ENOSPC, ...)
+                }
+                return made;
             }
             Err(e) if e.raw_os_error() == Some(shm::errno::EEXIST) && create == Create::OpenOrCreate => {}
             Err(e) => return Err(e.into()),
@@ -107,15 +120,7 @@ pub fn attach(
         file.lock_exclusive()?;
         let size = file.size()?;
         match state_of(&file, size)? {
-            State::Ready { class: found, len } => {
-                if found != class {
-                    return Err(NamedError::WrongClass(found));
-                }
-                if len != payload_len as u64 || size < want {
-                    return Err(NamedError::WrongSize(len));
-                }
-                return Ok(Named { mapping: file.map(want as usize)?, created: false });
-            }
+            State::Ready { class: found, len } => return validate(&file, found, len, class, payload_len, want),
             State::Garbage => return Err(NamedError::NotOurs),
             State::Unfinished if started.elapsed() < CREATOR_GRACE => {
                 file.unlock(); // let the creator (between its create and its lock) in
@@ -134,6 +139,24 @@ pub fn attach(
             }
         }
     }
+}
+
+/// A ready object: ours to use if it is of `class` and `payload_len` bytes.
+fn validate(
+    file: &shm::ShmFile,
+    found: u32,
+    len: u64,
+    class: u32,
+    payload_len: usize,
+    want: u64,
+) -> Result<Named, NamedError> {
+    if found != class {
+        return Err(NamedError::WrongClass(found));
+    }
+    if len != payload_len as u64 || file.size()? < want {
+        return Err(NamedError::WrongSize(len));
+    }
+    Ok(Named { mapping: file.map(want as usize)?, created: false })
 }
 
 enum State {
