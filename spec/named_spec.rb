@@ -120,6 +120,25 @@ RSpec.describe "named objects" do
     expect(mem.get_bytes(50_000, 5)).to eq("hello") # not cut short under us
   end
 
+  it "waits for a creator holding the object's lock with the GVL released, interruptibly" do
+    name = "#{prefix}.slow"
+    ProcessShared::Mutex.new(name: name)
+    File.open("/dev/shm/process_shared.#{name}") do |f|
+      f.flock(File::LOCK_EX) # as a creator still initialising it would
+      opener = Thread.new do
+        ProcessShared::Mutex.new(name: name)
+        :opened
+      rescue RuntimeError => e
+        e.message
+      end
+      sleep 0.001 until opener.status == "sleep" # blocked, and we are running: the GVL is released
+      opener.raise("interrupt!")
+      expect(opener.join(2)&.value).to eq("interrupt!")
+      f.flock(File::LOCK_UN)
+    end
+    expect(ProcessShared::Mutex.new(name: name)).not_to be_locked
+  end
+
   it "sets mode: exactly, whatever the umask" do
     old = File.umask(0o077)
     ProcessShared::Mutex.new(name: "#{prefix}.mode", mode: 0o640)

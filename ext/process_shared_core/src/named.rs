@@ -75,6 +75,9 @@ const CREATOR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Open (or create) the object called `name` as one of class `class` with `payload_len` bytes, running
 /// `init` on its (zeroed) bytes if this call is the one that creates it.
 ///
+/// Waiting for another process's lock on the object ends with `EINTR` when a signal arrives, if
+/// `interruptible`: nothing was created or taken then, and the call can be made again.
+///
 /// Only the process whose exclusive create (`O_EXCL`) succeeded initialises a new object, under the lock;
 /// openers wait for it to be ready. An object left not ready for [`CREATOR_GRACE`] (its creator died) is
 /// initialised by the next `OpenOrCreate` opener (an `OpenOnly` one gets `ENOENT`). A file that is not ours
@@ -85,14 +88,17 @@ pub fn attach(
     create: Create,
     class: u32,
     payload_len: usize,
-    init: impl FnOnce(*mut u8),
+    interruptible: bool,
+    init: impl FnMut(*mut u8),
 ) -> Result<Named, NamedError> {
     let total = NAMED_HEADER.checked_add(payload_len).ok_or_else(shm::invalid)?;
     let want = shm::mapped_len(total).ok_or_else(shm::invalid)? as u64;
     if create != Create::OpenOnly {
         match shm::open(name, mode, Create::CreateOnly) {
             Ok(file) => {
-                file.lock_exclusive()?;
+                // Not interruptible: only an opener looking at the new file can hold the lock, for microseconds,
+                // and giving up here would leave the new object for the grace period.
+                file.lock_exclusive(false)?;
                 // Stopped for longer than the grace between the create and the lock, an opener may have
                 // taken the object over meanwhile: then it is an existing object, not ours to initialise.
                 if file.size()? != 0 {
@@ -117,7 +123,7 @@ pub fn attach(
     let file = shm::open(name, mode, Create::OpenOnly)?;
     let started = std::time::Instant::now();
     loop {
-        file.lock_exclusive()?;
+        file.lock_exclusive(interruptible)?;
         let size = file.size()?;
         match state_of(&file, size)? {
             State::Ready { class: found, len } => return validate(&file, found, len, class, payload_len, want),
@@ -197,7 +203,7 @@ fn initialise(
     want: u64,
     class: u32,
     payload_len: usize,
-    init: impl FnOnce(*mut u8),
+    mut init: impl FnMut(*mut u8),
 ) -> Result<Named, NamedError> {
     let mapping = file.map(want as usize)?;
     // SAFETY: `want` bytes are mapped; nobody else uses them until `ready` (we hold the lock).

@@ -31,7 +31,7 @@ fn names_are_validated() {
     assert!(!shm::valid_name("a/b"));
     assert!(!shm::valid_name(&"x".repeat(201)));
     assert!(shm::valid_name(&"x".repeat(200)));
-    let e = attach("bad name", 0o600, Create::OpenOrCreate, 1, 8, |_| {}).unwrap_err();
+    let e = attach("bad name", 0o600, Create::OpenOrCreate, 1, 8, false, |_| {}).unwrap_err();
     assert!(matches!(e, NamedError::Io(ref e) if e.raw_os_error() == Some(libc::EINVAL)), "{e:?}");
 }
 
@@ -39,23 +39,23 @@ fn names_are_validated() {
 fn create_open_unlink_and_exist() {
     let name = fresh_name("basic");
     assert!(!shm::exists(&name));
-    let e = attach(&name, 0o600, Create::OpenOnly, 1, 8, |_| {}).unwrap_err();
+    let e = attach(&name, 0o600, Create::OpenOnly, 1, 8, false, |_| {}).unwrap_err();
     assert!(matches!(e, NamedError::Io(ref e) if e.raw_os_error() == Some(libc::ENOENT)), "{e:?}");
-    let a = attach(&name, 0o600, Create::CreateOnly, 1, 8, |p| {
+    let a = attach(&name, 0o600, Create::CreateOnly, 1, 8, false, |p| {
         // SAFETY: 8 bytes of the payload, aligned.
         unsafe { (*p.cast::<AtomicU64>()).store(41, Ordering::Relaxed) }
     })
     .unwrap();
     assert!(a.created);
     assert!(shm::exists(&name));
-    let e = attach(&name, 0o600, Create::CreateOnly, 1, 8, |_| {}).unwrap_err();
+    let e = attach(&name, 0o600, Create::CreateOnly, 1, 8, false, |_| {}).unwrap_err();
     assert!(matches!(e, NamedError::Io(ref e) if e.raw_os_error() == Some(libc::EEXIST)), "{e:?}");
-    let b = attach(&name, 0o600, Create::OpenOrCreate, 1, 8, |_| panic!("initialised twice")).unwrap();
+    let b = attach(&name, 0o600, Create::OpenOrCreate, 1, 8, false, |_| panic!("initialised twice")).unwrap();
     assert!(!b.created);
     counter(&b).fetch_add(1, Ordering::SeqCst);
     assert_eq!(counter(&a).load(Ordering::SeqCst), 42); // the same memory
-    assert!(matches!(attach(&name, 0o600, Create::OpenOnly, 2, 8, |_| {}), Err(NamedError::WrongClass(1))));
-    assert!(matches!(attach(&name, 0o600, Create::OpenOnly, 1, 16, |_| {}), Err(NamedError::WrongSize(8))));
+    assert!(matches!(attach(&name, 0o600, Create::OpenOnly, 2, 8, false, |_| {}), Err(NamedError::WrongClass(1))));
+    assert!(matches!(attach(&name, 0o600, Create::OpenOnly, 1, 16, false, |_| {}), Err(NamedError::WrongSize(8))));
     shm::unlink(&name).unwrap();
     assert!(!shm::exists(&name));
     counter(&a).fetch_add(1, Ordering::SeqCst); // still usable after unlink
@@ -67,14 +67,14 @@ fn create_open_unlink_and_exist() {
 fn concurrent_creators_initialise_once() {
     let name = fresh_name("race");
     hammer(4, LIMIT, |_| {
-        let n = attach(&name, 0o600, Create::OpenOrCreate, 7, 64, |p| {
+        let n = attach(&name, 0o600, Create::OpenOrCreate, 7, 64, false, |p| {
             // SAFETY: 8 bytes of the payload, aligned.
             unsafe { (*p.cast::<AtomicU64>()).fetch_add(1000, Ordering::SeqCst) };
         })
         .unwrap();
         counter(&n).fetch_add(1, Ordering::SeqCst);
     });
-    let n = attach(&name, 0o600, Create::OpenOnly, 7, 64, |_| {}).unwrap();
+    let n = attach(&name, 0o600, Create::OpenOnly, 7, 64, false, |_| {}).unwrap();
     assert_eq!(counter(&n).load(Ordering::SeqCst), 1004);
     shm::unlink(&name).unwrap();
 }
@@ -85,7 +85,7 @@ fn concurrent_creators_initialise_once() {
 fn a_creator_killed_mid_initialisation_is_redone() {
     let name = fresh_name("crash");
     let pid = fork_child(|| {
-        let _ = attach(&name, 0o600, Create::OpenOrCreate, 3, 8, |p| {
+        let _ = attach(&name, 0o600, Create::OpenOrCreate, 3, 8, false, |p| {
             // SAFETY: 8 bytes of the payload, aligned.
             unsafe { (*p.cast::<AtomicU64>()).store(666, Ordering::Relaxed) };
             // SAFETY: dying inside the initialiser, as a SIGKILL would.
@@ -93,7 +93,7 @@ fn a_creator_killed_mid_initialisation_is_redone() {
         });
     });
     assert_eq!(wait_child(pid, LIMIT), 0);
-    let n = attach(&name, 0o600, Create::OpenOrCreate, 3, 8, |p| {
+    let n = attach(&name, 0o600, Create::OpenOrCreate, 3, 8, false, |p| {
         // SAFETY: 8 bytes of the payload, aligned.
         assert_eq!(unsafe { (*p.cast::<AtomicU64>()).load(Ordering::Relaxed) }, 0, "not zeroed");
     })

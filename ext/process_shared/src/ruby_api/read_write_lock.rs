@@ -129,7 +129,7 @@ impl ReadWriteLock {
                 Patience::NoWait => return Ok(None),
                 Patience::Wait(deadline) => {
                     let give_back = |a| mutex::give_back(m, me, a);
-                    match nogvl::wait(ruby, || rw.write_lock_slow(me, deadline, true), give_back)? {
+                    match nogvl::wait(ruby, || m.lock_slow(me, deadline, true), give_back)? {
                         Some(a) => a,
                         None => return Ok(None),
                     }

@@ -15,10 +15,12 @@ use std::cell::{Cell, RefCell};
 use magnus::{Error, Ruby};
 use process_shared_core::arena::{Arena, Slot};
 use process_shared_core::named::{self, Named, NamedError};
-use process_shared_core::sys::shm::Create;
+use process_shared_core::sync::Wait;
+use process_shared_core::sys::shm::{self, Create};
 use process_shared_core::sys::SharedMapping;
 
 use super::errors;
+use crate::helpers::nogvl;
 
 /// What keeps a region's bytes mapped.
 enum Backing {
@@ -61,16 +63,26 @@ impl Region {
 
     /// The object called `spec.name` (of Ruby class `what`, `len` bytes), created (and then `init`ed, before
     /// any other process can see it) unless it exists. `ProcessShared::Error` if the name belongs to another
-    /// class or layout; the matching `Errno` for `EEXIST`, `ENOENT`, `EACCES`...
+    /// class or layout; the matching `Errno` for `EEXIST`, `ENOENT`, `EACCES`... Waiting for another process
+    /// that holds the object's lock (a creator initialising it) goes through the interruptible no-GVL helper,
+    /// so `init` runs without the GVL: it must not touch Ruby objects.
     pub fn named(
         ruby: &Ruby,
         spec: &NamedSpec,
         len: usize,
         what: &'static str,
-        init: impl FnOnce(*mut u8),
+        mut init: impl FnMut(*mut u8),
     ) -> Result<Region, Error> {
         let class = class_id(what);
-        let n = named::attach(&spec.name, spec.mode, spec.create, class, len, init).map_err(|e| match e {
+        let step = || match named::attach(&spec.name, spec.mode, spec.create, class, len, true, &mut init) {
+            Err(NamedError::Io(e)) if e.raw_os_error() == Some(shm::errno::EINTR) => Wait::Interrupted,
+            attached => Wait::Done(attached),
+        };
+        // Attached just as an interrupt came: dropping the handle unmaps it (the object stays for others).
+        let attached = nogvl::wait(ruby, step, drop)?;
+        let attached =
+            attached.ok_or_else(|| errors::internal(ruby, "named object: a wait without a deadline timed out"))?;
+        let n = attached.map_err(|e| match e {
             NamedError::Io(e) => errors::io(ruby, e, &format!("opening named object {:?}", spec.name)),
             NamedError::WrongClass(found) => {
                 errors::error(ruby, format!("named object {:?} is a {}, not a {what}", spec.name, class_name_of(found)))
@@ -219,12 +231,13 @@ impl<T> Shared<T> {
     }
 
     /// A `T` in an arena slot, or the named object `spec` says: `init` runs on a new one (zeroed) before
-    /// anyone else can use it, and not at all on a named one that existed.
+    /// anyone else can use it (for a named one without the GVL: it must not touch Ruby objects), and not at
+    /// all on a named one that existed.
     pub fn placed(
         ruby: &Ruby,
         what: &'static str,
         spec: Option<&NamedSpec>,
-        init: impl FnOnce(&T),
+        mut init: impl FnMut(&T),
     ) -> Result<Shared<T>, Error> {
         let Some(spec) = spec else {
             let sh = Shared::new(ruby, what)?;

@@ -306,16 +306,9 @@ impl RawRwLock {
 
     // ----- writers ---------------------------------------------------------------------------------
 
-    /// The writers' mutex: lock it first (`try_lock`, or [`RawRwLock::write_lock_slow`]), then
-    /// [`RawRwLock::begin_write`].
+    /// The writers' mutex: lock it first (`try_lock`, or its `lock_slow`), then [`RawRwLock::begin_write`].
     pub fn write_mutex(&self) -> &RawMutex {
         &self.write
-    }
-
-    /// [`RawMutex::lock_slow`] on the writers' mutex.
-    #[cold]
-    pub fn write_lock_slow(&self, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<Acquired> {
-        self.write.lock_slow(me, deadline, interruptible)
     }
 
     /// Holding the write lock (readers drained): a dead writer's update, if one was pending, is now the

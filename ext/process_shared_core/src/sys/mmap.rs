@@ -25,31 +25,24 @@ impl SharedMapping {
     /// Errors: `len == 0` or a length that overflows when rounded gives `EINVAL`; the kernel's `ENOMEM`
     /// (or any other `mmap` errno) is returned as is.
     pub fn anonymous(len: usize) -> io::Result<SharedMapping> {
+        SharedMapping::map(len, None)
+    }
+
+    /// Map `len` bytes (rounded up to whole pages) shared: of the file `fd` from offset 0 (which must be at
+    /// least that long), or anonymous zeroed memory.
+    pub(crate) fn map(len: usize, fd: Option<libc::c_int>) -> io::Result<SharedMapping> {
         let rounded = whole_pages(len)?;
-        // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing we own.
+        let flags = if fd.is_some() { libc::MAP_SHARED } else { libc::MAP_SHARED | libc::MAP_ANONYMOUS };
+        // SAFETY: a fresh mapping (of our descriptor, or anonymous) at a kernel-chosen address aliases nothing
+        // we own.
         let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                rounded,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), rounded, libc::PROT_READ | libc::PROT_WRITE, flags, fd.unwrap_or(-1), 0)
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         Ok(SharedMapping { ptr, len: rounded })
-    }
-
-    /// Take ownership of a mapping made elsewhere in this module tree (a named object's).
-    ///
-    /// # Safety
-    /// `ptr`/`len` must be exactly what a successful `mmap` returned, owned by nobody else.
-    pub(crate) unsafe fn from_raw(ptr: NonNull<u8>, len: usize) -> SharedMapping {
-        SharedMapping { ptr, len }
     }
 
     /// Start of the mapping (page aligned, so aligned for every primitive type).

@@ -4,7 +4,6 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::ptr::NonNull;
 
 use super::mmap::{whole_pages, SharedMapping};
 
@@ -89,15 +88,16 @@ pub fn exists(name: &str) -> bool {
 
 impl ShmFile {
     /// Hold an exclusive `flock` on the object until this handle is dropped (the kernel drops it if the
-    /// process dies). Blocks while another process holds it; retries through signals. (A mapping keeps the
-    /// open file, and so a lock, alive: dropping the handle unlocks explicitly.)
-    pub fn lock_exclusive(&self) -> io::Result<()> {
+    /// process dies). Blocks while another process holds it; a signal ends the wait with `EINTR` if
+    /// `interruptible`, else it is retried. (A mapping keeps the open file, and so a lock, alive: dropping
+    /// the handle unlocks explicitly.)
+    pub fn lock_exclusive(&self, interruptible: bool) -> io::Result<()> {
         loop {
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
                 return Ok(());
             }
-            if super::errno() != libc::EINTR {
+            if super::errno() != libc::EINTR || interruptible {
                 return Err(io::Error::last_os_error());
             }
         }
@@ -141,24 +141,7 @@ impl ShmFile {
 
     /// Map the first `len` bytes (rounded up to whole pages; the object must be at least that long).
     pub fn map(&self, len: usize) -> io::Result<SharedMapping> {
-        let rounded = whole_pages(len)?;
-        // SAFETY: a fresh shared mapping of our descriptor at a kernel-chosen address aliases nothing we own.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                rounded,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                self.fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
-        // SAFETY: exactly what mmap returned, owned by the new handle from now on.
-        Ok(unsafe { SharedMapping::from_raw(ptr, rounded) })
+        SharedMapping::map(len, Some(self.fd.as_raw_fd()))
     }
 }
 
@@ -173,6 +156,8 @@ impl Drop for ShmFile {
 pub mod errno {
     /// The name exists (`create: :create_only`).
     pub const EEXIST: i32 = libc::EEXIST;
+    /// A signal ended a wait.
+    pub const EINTR: i32 = libc::EINTR;
     /// No such name (`create: :open_only`).
     pub const ENOENT: i32 = libc::ENOENT;
 }
