@@ -343,7 +343,7 @@ module ProcessSharedFuzz
     VARARGS = { "put_bytes" => 2..4, "write_bytes" => 1..3, "get_string" => 1..2, "read_string" => 0..1,
                 "write_string" => 1..2, "try_wait" => 0..1, "try_lock" => 0..1, "try_enter" => 0..1, "wait" => 1..2,
                 "mon_try_enter" => 0..1, "try_mon_enter" => 0..1 }.freeze
-    BLOCKING_WITHOUT_TIMEOUT = %w[wait synchronize lock].freeze
+    BLOCKING_WITHOUT_TIMEOUT = %w[wait _wait synchronize lock].freeze
     ALWAYS_WITH_BLOCK = %w[synchronize mon_synchronize wait_while wait_until].freeze
     COND_LOOPS = %w[wait_while wait_until].freeze
 
@@ -465,7 +465,7 @@ module ProcessSharedFuzz
     # Position of the timeout argument of calls that can block, by receiver class.
     def timeout_index(recv, meth)
       case meth
-      when "try_wait" then 0 if recv.is_a?(PS::Semaphore)
+      when "try_wait", "_try_wait" then 0 if recv.is_a?(PS::Semaphore)
       when "try_read_lock", "try_write_lock" then 0 if recv.is_a?(PS::ReadWriteLock)
       when "sleep" then 0 if recv.is_a?(PS::Mutex) || recv.is_a?(PS::SemaphoreMutex)
       when "wait"
@@ -500,7 +500,8 @@ module ProcessSharedFuzz
             when PS::SemaphoreMutex then recv.instance_variable_get(:@semaphore)
             when PS::Semaphore then recv
             end
-      return args unless sem.is_a?(PS::Semaphore) && BLOCKING_WITHOUT_TIMEOUT.include?(meth) && args.empty?
+      return args unless sem.is_a?(PS::Semaphore) && BLOCKING_WITHOUT_TIMEOUT.include?(meth) &&
+                         (args.empty? || meth == "_wait")
       return args if sem.closed? || sem.value.positive?
 
       :skip

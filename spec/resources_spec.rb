@@ -48,10 +48,18 @@ RSpec.describe "resources and fork" do
   it "packs primitives into shared arena chunks: 20,000 of them add few mappings" do
     maps = -> { File.readlines("/proc/self/maps").size }
     before = maps.call
-    objs = Array.new(20_000) { ProcessShared::Semaphore.new(0) }
+    objs = Array.new(20_000) { ProcessShared::Mutex.new }
     # 64 KiB chunks of 64-byte slots: about 20, plus whatever Ruby's heap maps to hold 20,000 objects (a
     # mapping per object would add 20,000).
     expect(maps.call - before).to be < 200
+    objs.each(&:close)
+  end
+
+  it "packs semaphores (4 KiB each, with their holder tables) 16 to a chunk" do
+    maps = -> { File.readlines("/proc/self/maps").size }
+    before = maps.call
+    objs = Array.new(2_000) { ProcessShared::Semaphore.new(0) }
+    expect(maps.call - before).to be < (2_000 / 16) + 100
     objs.each(&:close)
   end
 

@@ -6,11 +6,33 @@ module ProcessShared
   #   sem = ProcessShared::Semaphore.new(2)
   #   sem.synchronize { ... }   # at most two processes inside at once
   #
-  # Native methods: +wait+, +post+, +try_wait(timeout = nil)+, +synchronize+, +value+, +waiters+, +close+,
-  # +closed?+, +inspect+. +try_wait+ without a timeout raises +Errno::EAGAIN+ when the value is 0; with one,
-  # +Errno::ETIMEDOUT+ when it expires.
+  # Permits of the dead come back: a permit taken by {#synchronize} (or by +wait(undo: true)+ /
+  # +try_wait(undo: true)+) is held by the calling process until it posts; if the process dies first, the
+  # permit is given back within about a second ({#take_reclaimed} counts such permits). A plain +wait+
+  # consumes a permit (a consumer of permits that other processes +post+); a +post+ gives back one of the
+  # poster's own undoable holds if it has any, else it adds a permit that nobody holds.
+  #
+  # Native methods: +post+, +synchronize+, +value+, +waiters+, +take_reclaimed+, +close+, +closed?+,
+  # +inspect+.
   class Semaphore
     extend Openable
+
+    # Take a permit, waiting for one.
+    # @param undo [Boolean] hold it for this process until it posts (given back if the process dies)
+    # @return [nil]
+    def wait(undo: false)
+      _wait(undo)
+    end
+
+    # Take a permit without waiting (no timeout) or waiting at most +timeout+ seconds.
+    # @param timeout [Numeric, nil] seconds; 0 does not wait
+    # @param undo [Boolean] as for {#wait}
+    # @return [nil]
+    # @raise [Errno::EAGAIN] without a timeout, when the value is 0
+    # @raise [Errno::ETIMEDOUT] when the timeout expires
+    def try_wait(timeout = nil, undo: false)
+      _try_wait(timeout, undo)
+    end
 
     # An unchecked mutex facade over this semaphore: +lock+ waits, +unlock+ posts, no owner is recorded.
     # @return [SemaphoreMutex]
@@ -32,7 +54,7 @@ module ProcessShared
     end
 
     def lock
-      @semaphore.wait
+      @semaphore.wait(undo: true)
       self
     end
 
@@ -43,7 +65,7 @@ module ProcessShared
 
     # @return [Boolean] whether the lock was taken (never blocks)
     def try_lock
-      @semaphore.try_wait
+      @semaphore.try_wait(undo: true)
       true
     rescue Errno::EAGAIN
       false

@@ -3,16 +3,15 @@
 mod common;
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{fork_child, hammer, me, reap, wait_child, SharedBox, TestQueue};
+use common::{dead_id, fork_child, hammer, me, reap, wait_child, SharedBox, TestQueue};
 use process_shared_core::sync::{
     Acquired, MutexError, Owner, PopOutcome, PushOutcome, RawAtomicInt, RawBarrier, RawCondvar, RawCounter, RawEvent,
     RawLatch, RawMonitor, RawMutex, RawRwLock, RawSemaphore, Wait,
 };
-use process_shared_core::sys::process::{current_pid, current_start_time, process_state, ProcState};
 use process_shared_core::sys::Deadline;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -121,7 +120,7 @@ fn interrupted_waits_change_nothing() {
         assert_eq!(m.lock_slow(child, None, true), Wait::Interrupted::<Acquired>);
         assert!(!m.is_owned_by(child));
         step.store(2, Ordering::SeqCst);
-        assert_eq!(s.wait_slow(None, true), Wait::Interrupted);
+        assert_eq!(s.wait_slow(me(), None, None, true), Wait::Interrupted);
         assert_eq!(s.value(), 0);
         assert_eq!(s.waiters(), 0);
         step.store(3, Ordering::SeqCst);
@@ -163,7 +162,7 @@ fn uninterruptible_waits_survive_signals() {
     let pid = fork_child(|| {
         install_usr1();
         ready.store(1, Ordering::SeqCst);
-        assert_eq!(s.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
+        assert_eq!(s.wait(me(), None, Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
     });
     while ready.load(Ordering::SeqCst) == 0 {
         std::thread::yield_now();
@@ -173,7 +172,7 @@ fn uninterruptible_waits_survive_signals() {
         unsafe { libc::kill(pid, libc::SIGUSR1) };
         std::thread::sleep(Duration::from_millis(5));
     }
-    s.post().unwrap();
+    s.post(None).unwrap();
     assert_eq!(wait_child(pid, LIMIT), 0);
 }
 
@@ -185,29 +184,29 @@ fn semaphore_never_loses_a_permit() {
     hammer(4, LIMIT, |i| {
         for _ in 0..per {
             if i % 2 == 0 {
-                s.post().unwrap();
+                s.post(None).unwrap();
             } else {
-                assert_eq!(s.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
+                assert_eq!(s.wait(me(), None, Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
             }
         }
     });
     assert_eq!(s.value(), 0);
-    assert!(!s.try_wait());
+    assert!(!s.try_wait(None));
 }
 
 #[test]
 fn semaphore_timeouts_and_maximum() {
     let s: SharedBox<RawSemaphore> = SharedBox::new();
     s.init(1, 1);
-    assert!(s.post().is_err());
+    assert!(s.post(None).is_err());
     assert_eq!(s.value(), 1);
-    assert!(s.try_wait());
-    assert!(!s.try_wait());
+    assert!(s.try_wait(None));
+    assert!(!s.try_wait(None));
     let t = Instant::now();
-    assert_eq!(s.wait(Some(Deadline::after(Duration::from_millis(30)))), Wait::TimedOut);
+    assert_eq!(s.wait(me(), None, Some(Deadline::after(Duration::from_millis(30)))), Wait::TimedOut);
     assert!(t.elapsed() >= Duration::from_millis(29));
     assert_eq!(s.waiters(), 0);
-    s.post().unwrap();
+    s.post(None).unwrap();
     assert_eq!(s.value(), 1);
 }
 
@@ -220,13 +219,13 @@ fn semaphore_ping_pong() {
     let rounds = 10_000;
     let pid = fork_child(|| {
         for _ in 0..rounds {
-            assert_eq!(ping.wait(None), Wait::Done(()));
-            pong.post().unwrap();
+            assert_eq!(ping.wait(me(), None, None), Wait::Done(()));
+            pong.post(None).unwrap();
         }
     });
     for _ in 0..rounds {
-        ping.post().unwrap();
-        assert_eq!(pong.wait(Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
+        ping.post(None).unwrap();
+        assert_eq!(pong.wait(me(), None, Some(Deadline::after(Duration::from_secs(30)))), Wait::Done(()));
     }
     assert_eq!(wait_child(pid, LIMIT), 0);
 }
@@ -792,24 +791,30 @@ fn rwlock_slots_are_per_process_and_reclaimed_from_the_dead() {
     assert_eq!(rw.readers(), 0);
 }
 
-/// Pid reuse: slot 0 belongs to a dead process that had our pid (start S-1). Process B (our pid, real
-/// start) and process C claim at once. Both judge slot 0 dead from (pid, start) read before B rewrote it;
-/// B takes it (pid back to the SAME value); C's CAS must not then succeed too (ABA): the owner word carries
-/// a start-time tag. (Found by an independent review.)
+/// Reclaiming a dead process's slot while two live processes claim at once: slot 0 belongs to a dead
+/// process. Process B (a thread of ours) and process C (a live child) claim at once; both may judge slot 0
+/// dead; exactly one gets it, and neither takes the slot the other claimed.
 #[test]
-fn rwlock_slot_claims_racing_under_pid_reuse_never_share_a_slot() {
-    let pid = current_pid();
-    let start = current_start_time();
-    let c_pid = std::os::unix::process::parent_id(); // alive while we run
-    let ProcState::Running { start: c_start } = process_state(c_pid) else { panic!("no parent?") };
+fn rwlock_slot_claims_racing_for_a_dead_processs_slot_never_share_a_slot() {
+    let c_id: SharedBox<AtomicU64> = SharedBox::new();
+    let done: SharedBox<AtomicU32> = SharedBox::new();
+    let child = fork_child(|| {
+        c_id.store(me().id, Ordering::SeqCst);
+        while done.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    while c_id.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    let c = Owner { id: c_id.load(Ordering::SeqCst), thread: 3, pid: child as u32 }; // alive: keeps its slot
     let mut stolen = 0;
     for round in 0..2000u64 {
         let rw: Arc<SharedBox<RawRwLock>> = Arc::new(SharedBox::new());
-        let dead = Owner { pid, thread: 1, start: start + 1 }; // an earlier process with our pid
+        let dead = Owner { id: dead_id(round as u32 % 8), thread: 1, pid: 1 };
         let i = rw.claim_slot(dead).unwrap();
         assert!(rw.try_read(i)); // it died holding a read lock
-        let b = Owner { pid, thread: 2, start };
-        let c = Owner { pid: c_pid, thread: 3, start: c_start }; // a live process: it must keep its slot
+        let b = Owner { thread: 2, ..me() };
         let go = Arc::new(Barrier::new(2));
         let (rw2, go2) = (rw.clone(), go.clone());
         let tb = std::thread::spawn(move || {
@@ -824,7 +829,7 @@ fn rwlock_slot_claims_racing_under_pid_reuse_never_share_a_slot() {
         if ib == ic {
             stolen += 1;
             // B believes it holds a read lock; a writer gets in at once.
-            let w = Owner { pid, thread: 9, start };
+            let w = Owner { thread: 9, ..me() };
             if rw.write_mutex().try_lock(w) && rw.begin_write() {
                 panic!(
                     "round {round}: B's slot {ib} taken by C (count {}); a writer got in while B reads",
@@ -833,6 +838,8 @@ fn rwlock_slot_claims_racing_under_pid_reuse_never_share_a_slot() {
             }
         }
     }
+    done.store(1, Ordering::SeqCst);
+    assert_eq!(wait_child(child, LIMIT), 0);
     assert_eq!(stolen, 0);
 }
 
@@ -852,7 +859,7 @@ fn rwlock_readers_are_told_until_a_writer_holds_the_write_lock() {
     assert_eq!(rw.try_read_recovering(slot, me), Some(Acquired::OwnerDied(w1 as u32)));
     rw.release_read(slot);
     // Writer W2 (another thread) does what take_write does: try_lock fails, try_recover takes over ...
-    let w2 = Owner { pid: me.pid, thread: 2, start: me.start };
+    let w2 = Owner { thread: 2, ..me };
     assert_eq!(rw.write_mutex().try_recover(w2), Some(w1 as u32));
     // ... and before its begin_write, a reader arrives:
     let r = rw.try_read_recovering(slot, me);

@@ -153,7 +153,7 @@ impl Primitive for Monitor {
     type Raw = RawMonitor;
 
     fn held_in_this_process(raw: &RawMonitor) -> bool {
-        raw.mutex().owner_pid() == Some(process_shared_core::sys::process::current_pid())
+        raw.mutex().is_held_by_process(process_shared_core::sys::owner::current_id())
     }
 
     fn shared(&self) -> &Shared<RawMonitor> {

@@ -151,7 +151,7 @@ impl Primitive for Mutex {
     type Raw = RawMutex;
 
     fn held_in_this_process(raw: &RawMutex) -> bool {
-        raw.owner_pid() == Some(process_shared_core::sys::process::current_pid())
+        raw.is_held_by_process(process_shared_core::sys::owner::current_id())
     }
 
     fn shared(&self) -> &Shared<RawMutex> {

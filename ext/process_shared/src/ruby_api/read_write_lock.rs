@@ -7,7 +7,7 @@ use std::cell::Cell;
 
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, Owner, RawRwLock, READER_SLOTS};
-use process_shared_core::sys::process::current_pid;
+use process_shared_core::sys::owner::current_id;
 
 use super::errors;
 use super::mutex;
@@ -19,7 +19,7 @@ use crate::helpers::{args, nogvl};
 pub struct ReadWriteLock {
     region: Region,
     /// (pid, index) of this process's reader slot, once claimed.
-    slot: Cell<(u32, usize)>,
+    slot: Cell<(u64, usize)>,
 }
 
 /// How long an acquisition may wait.
@@ -75,15 +75,15 @@ impl ReadWriteLock {
 
     /// This process's reader slot, claimed on first use (and again in a forked child).
     fn reader_slot(&self, ruby: &Ruby, rw: &RawRwLock, me: Owner) -> Result<usize, Error> {
-        let (pid, i) = self.slot.get();
-        if pid == me.pid && rw.slot_is(i, me) {
+        let (id, i) = self.slot.get();
+        if id == me.id && rw.slot_is(i, me) {
             return Ok(i);
         }
         let i = rw.claim_slot(me).map_err(|_| {
             let what = format!("ReadWriteLock: all {READER_SLOTS} reader slots belong to live processes");
             errors::errno(ruby, libc::EAGAIN, &what)
         })?;
-        self.slot.set((me.pid, i));
+        self.slot.set((me.id, i));
         Ok(i)
     }
 
@@ -278,8 +278,9 @@ impl ReadWriteLock {
         let Some(p) = self.region.mapped_ptr() else { return false };
         // SAFETY: still mapped; a `RawRwLock`; read without running Ruby code.
         let rw = unsafe { &*p.cast::<RawRwLock>() };
-        let (pid, i) = self.slot.get();
-        rw.write_mutex().owner_pid() == Some(current_pid()) || (pid == current_pid() && rw.slot_count(i) > 0)
+        let (id, i) = self.slot.get();
+        let here = current_id();
+        rw.write_mutex().is_held_by_process(here) || (id == here && rw.slot_count(i) > 0)
     }
 
     fn close(&self) {

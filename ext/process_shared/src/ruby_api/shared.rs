@@ -55,7 +55,7 @@ impl Region {
         Ok(Region::backed_by(m.as_ptr(), len, Backing::Own(m), what))
     }
 
-    /// A zeroed 64-byte-aligned slot of `len <= arena::SLOT` bytes from the process's shared arena.
+    /// A zeroed 64-byte-aligned run of `len <= arena::CHUNK` bytes from the process's shared arena.
     pub fn slot(ruby: &Ruby, len: usize, what: &'static str) -> Result<Region, Error> {
         let slot = Arena::global().alloc(len).map_err(|e| errors::io(ruby, e, "mmap of a shared arena chunk"))?;
         Ok(Region::backed_by(slot.as_ptr(), len, Backing::Slot(slot), what))
@@ -225,7 +225,7 @@ pub struct Shared<T> {
 }
 
 impl<T> Shared<T> {
-    /// A fresh zeroed `T` in a shared arena slot (all core primitives are valid as zero bytes and fit).
+    /// A fresh zeroed `T` in a run of shared arena slots (all core primitives are valid as zero bytes).
     pub fn new(ruby: &Ruby, what: &'static str) -> Result<Shared<T>, Error> {
         Ok(Shared { region: Region::slot(ruby, std::mem::size_of::<T>(), what)?, _t: std::marker::PhantomData })
     }

@@ -20,7 +20,6 @@ use std::cell::{Cell, RefCell};
 
 use magnus::{rb_sys::FromRawValue, Integer, Value};
 use process_shared_core::sync::{Owner, RawMutex, RawRwLock};
-use process_shared_core::sys::process::{current_pid, current_start_time};
 
 thread_local! {
     /// (thread VALUE, GC count, token) of the Ruby thread last seen on this native thread.
@@ -31,7 +30,7 @@ thread_local! {
     static READS: RefCell<Vec<(usize, usize, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The calling Ruby thread's identity: this process (cached pid and start time) and the thread's token.
+/// The calling Ruby thread's identity: this process (its cached owner id and pid) and the thread's token.
 /// Call only from a Ruby thread holding the GVL.
 #[inline]
 pub fn me() -> Owner {
@@ -47,7 +46,7 @@ pub fn me() -> Owner {
             token
         }
     });
-    Owner { pid: current_pid(), thread: token, start: current_start_time() }
+    Owner::current(token)
 }
 
 #[cold]

@@ -34,7 +34,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{sleep_step, Wait, SPIN};
+use super::{wait_loop, Look, Step, Wait};
 use crate::sys::{futex_wake, Deadline};
 
 const ARRIVED: u64 = 0xFFFF; // bits 0..16: waiters of this generation
@@ -156,25 +156,19 @@ impl RawBarrier {
     /// [`RawBarrier::leave`]).
     #[cold]
     pub fn wait_slow(&self, a: Arrival, deadline: Option<Deadline>, interruptible: bool) -> Wait<bool> {
-        for _ in 0..SPIN {
-            if let Some(done) = self.outcome(a, self.state.load(Ordering::Acquire)) {
-                return Wait::Done(done);
-            }
-            std::hint::spin_loop();
-        }
-        loop {
+        let out = wait_loop(&self.seq, deadline, interruptible, |look: Look| {
             // SeqCst (both loads): read `seq` before `state`; the waker changes `state` before bumping
             // `seq`, so either we see the new state or the futex sees the new `seq` and does not sleep.
             let q = self.seq.load(Ordering::SeqCst);
-            let s = self.state.load(Ordering::SeqCst);
-            if let Some(done) = self.outcome(a, s) {
-                return Wait::Done(done);
+            match self.outcome(a, self.state.load(Ordering::SeqCst)) {
+                Some(done) => Step::Done(done),
+                None if look.may_spin => Step::Spin,
+                None => Step::Park(q),
             }
-            match sleep_step(&self.seq, q, deadline, interruptible) {
-                None => {}
-                Some(Wait::TimedOut) => return self.time_out(a),
-                Some(out) => return out,
-            }
+        });
+        match out {
+            Wait::TimedOut => self.time_out(a),
+            out => out,
         }
     }
 

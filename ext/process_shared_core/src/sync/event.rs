@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{sleep_step, Wait, SPIN};
+use super::{wait_loop, Look, Step, Wait};
 use crate::sys::{futex_wake, Deadline};
 
 const SET: u32 = 1; // the flag
@@ -85,27 +85,23 @@ impl RawEvent {
     #[cold]
     pub fn wait_slow(&self, start: u32, deadline: Option<Deadline>, interruptible: bool) -> Wait<()> {
         let released = |s: u32| s & SET != 0 || (s ^ start) >> 2 != 0;
-        for _ in 0..SPIN {
-            if released(self.state.load(Ordering::Acquire)) {
-                return Wait::Done(());
-            }
-            std::hint::spin_loop();
-        }
-        loop {
+        wait_loop(&self.state, deadline, interruptible, |look: Look| {
+            // Acquire: pairs with the setter's Release.
             let s = self.state.load(Ordering::Acquire);
             if released(s) {
-                return Wait::Done(());
+                return Step::Done(());
             }
+            if look.may_spin {
+                return Step::Spin;
+            }
+            // Relaxed: the futex syscall re-reads the word; the bit only has to be set atomically.
             if s & EVENT_WAITERS == 0
-                // Relaxed: the futex syscall re-reads the word; the bit only has to be set atomically.
                 && self.state.compare_exchange(s, s | EVENT_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err()
             {
-                continue;
+                return Step::Again;
             }
-            if let Some(out) = sleep_step(&self.state, s | EVENT_WAITERS, deadline, interruptible) {
-                return out;
-            }
-        }
+            Step::Park(s | EVENT_WAITERS)
+        })
     }
 
     /// Wait, retrying through signals: for Rust callers without an interrupt mechanism.
@@ -173,27 +169,23 @@ impl RawLatch {
     /// nothing but possibly the `WAITERS` bit.
     #[cold]
     pub fn wait_slow(&self, deadline: Option<Deadline>, interruptible: bool) -> Wait<()> {
-        for _ in 0..SPIN {
-            if self.count() == 0 {
-                return Wait::Done(());
-            }
-            std::hint::spin_loop();
-        }
-        loop {
+        wait_loop(&self.state, deadline, interruptible, |look: Look| {
+            // Acquire: pairs with the last count-down's Release.
             let s = self.state.load(Ordering::Acquire);
             if s & COUNT == 0 {
-                return Wait::Done(());
+                return Step::Done(());
             }
+            if look.may_spin {
+                return Step::Spin;
+            }
+            // Relaxed: as in `RawEvent::wait_slow`.
             if s & LATCH_WAITERS == 0
-                // Relaxed: as in `RawEvent::wait_slow`.
                 && self.state.compare_exchange(s, s | LATCH_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err()
             {
-                continue;
+                return Step::Again;
             }
-            if let Some(out) = sleep_step(&self.state, s | LATCH_WAITERS, deadline, interruptible) {
-                return out;
-            }
-        }
+            Step::Park(s | LATCH_WAITERS)
+        })
     }
 
     /// Wait, retrying through signals: for Rust callers without an interrupt mechanism.

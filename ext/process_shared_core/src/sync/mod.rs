@@ -12,6 +12,7 @@ mod atomic;
 mod barrier;
 mod condvar;
 mod event;
+pub mod holders;
 mod monitor;
 mod mutex;
 mod queue;
@@ -23,10 +24,10 @@ pub use barrier::{Arrival, Arrived, RawBarrier};
 pub use condvar::RawCondvar;
 pub use event::{RawEvent, RawLatch};
 pub use monitor::{MonitorError, RawMonitor};
-pub use mutex::{Acquired, MutexError, RawMutex, OWNER_DIED, PID_MASK, WAITERS};
+pub use mutex::{suspects, Acquired, MutexError, RawMutex, OWNER_DIED, OWNER_MASK, WAITERS};
 pub use queue::{PopOutcome, PushOutcome, Pushed, QueueHeader, QueueRef, QUEUE_HEADER, RECORD_HEADER};
-pub use rwlock::{RawRwLock, ReadError, ReaderSlot, READER_SLOTS};
-pub use semaphore::{PostError, RawSemaphore};
+pub use rwlock::{RawRwLock, ReadError, READER_SLOTS};
+pub use semaphore::{PostError, RawSemaphore, SEMAPHORE_SLOTS};
 
 use std::time::Duration;
 
@@ -46,12 +47,28 @@ pub const SPIN: u32 = 1000;
 /// Who holds a lock: a process and a thread token inside it (the Ruby binding uses the Ruby thread).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
-    /// Process id; must be non-zero and fit in [`RawMutex`]'s pid bits.
-    pub pid: u32,
-    /// Thread token, unique among the live threads of `pid`; must be non-zero.
+    /// The process's owner id ([`crate::sys::owner::current_id`]): non-zero, within
+    /// [`crate::sys::owner::ID_MASK`], and what liveness is judged by.
+    pub id: u64,
+    /// Thread token, unique among the live threads of the process; must be non-zero.
     pub thread: u64,
-    /// The process's start time ([`crate::sys::process::current_start_time`]), to survive pid reuse.
-    pub start: u64,
+    /// The process's pid as it sees itself (for error messages only: it means nothing in another pid
+    /// namespace).
+    pub pid: u32,
+}
+
+impl Owner {
+    /// The calling process, with thread token `thread`.
+    #[inline]
+    pub fn current(thread: u64) -> Owner {
+        Owner { id: crate::sys::owner::current_id(), thread, pid: crate::sys::process::current_pid() }
+    }
+}
+
+/// Whether the process behind owner id `id` has provably ended ("cannot tell" is alive).
+#[inline]
+pub(crate) fn owner_dead(id: u64) -> bool {
+    crate::sys::owner::liveness(id) == crate::sys::owner::Liveness::Dead
 }
 
 /// The outcome of one call to a blocking slow path.
@@ -67,7 +84,65 @@ pub enum Wait<T> {
     Failed(i32),
 }
 
-/// One bounded sleep on `word` while it equals `expected`: the shared sleep step of every slow path.
+/// What one look at a primitive's state decided (see [`wait_loop`]).
+pub(crate) enum Step<T> {
+    /// Finished: the wait returns this.
+    Done(T),
+    /// The state moved under us (a CAS lost): look again at once.
+    Again,
+    /// Busy, but nobody sleeps yet (the holder is presumably running): worth polling a little longer.
+    Spin,
+    /// Announced as a sleeper (a waiters bit set or counted) and saw the futex word hold this value.
+    Park(u32),
+}
+
+/// What [`wait_loop`] tells each look.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Look {
+    /// Still within the spin budget: the look may answer [`Step::Spin`] (otherwise it must park).
+    pub may_spin: bool,
+    /// A [`SLICE`] has passed since the wait began or since the last look that was told so: time to check
+    /// whether a holder died.
+    pub check_holders: bool,
+}
+
+/// The one deadline-aware spin-then-futex wait of the crate: looks at the state until it says done, polls
+/// (with a CPU pause) while it says spinning is worthwhile and the budget of [`SPIN`] polls lasts, then
+/// sleeps on `futex` in slices of at most [`SLICE`], each ended early by a wake, a change of the word, the
+/// deadline, or (if `interruptible`) a signal. Nothing but the look's own steps changes any state.
+#[cold]
+pub(crate) fn wait_loop<T>(
+    futex: &std::sync::atomic::AtomicU32,
+    deadline: Option<Deadline>,
+    interruptible: bool,
+    mut look: impl FnMut(Look) -> Step<T>,
+) -> Wait<T> {
+    let mut spins = 0;
+    let mut check_at = Deadline::after(SLICE);
+    loop {
+        let check_holders = check_at.expired();
+        if check_holders {
+            check_at = Deadline::after(SLICE);
+        }
+        match look(Look { may_spin: spins < SPIN, check_holders }) {
+            Step::Done(t) => return Wait::Done(t),
+            Step::Again => {}
+            Step::Spin => {
+                spins += 1;
+                std::hint::spin_loop();
+            }
+            Step::Park(expected) => {
+                spins = SPIN; // woken: look, then sleep again (spinning pays only before the first sleep)
+                if let Some(out) = sleep_step(futex, expected, deadline, interruptible) {
+                    return out;
+                }
+            }
+        }
+    }
+}
+
+/// One bounded sleep on `word` while it equals `expected`: the sleep step of [`wait_loop`] (and of the
+/// condition variable, whose wait is not a loop over a state).
 ///
 /// Returns `None` to mean "re-check the state and sleep again" (woken, value changed, or a slice ended
 /// before the caller's deadline) and `Some(outcome)` when the caller must stop waiting.

@@ -10,12 +10,11 @@
 //! | `drain`    | futex word the writer sleeps on while readers leave: bumped by a reader leaving while `WRITER` is set |
 //! | `used`     | how many reader slots were ever claimed (scans stop there)                             |
 //! | `dirty`    | the pid of a dead writer whose update no writer has taken over yet, 0 if none (readers are told) |
-//! | slot `owner`, `start` | the process that owns the slot: pid and start-time tag (against pid reuse), 0: free, `RECLAIMING \| pid`: being freed by `pid`; its full start time |
-//! | slot `count` | read holds of that process |
+//! | `slots`    | a [holder table](super::holders): per process, its read holds |
 //!
 //! Readers are counted per process, in the process's own slot, never in a shared total: a process that
 //! dies holding read locks leaves a count that is attributable to it, which a writer (or a process
-//! claiming a slot) clears once `/proc` says the process is gone.
+//! claiming a slot) clears once the process has provably ended.
 //!
 //! | event | what changes |
 //! |-------|--------------|
@@ -39,10 +38,10 @@
 //! is told ([`Acquired::OwnerDied`], holding a read lock). Read holds of a dead process are released
 //! silently.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{sleep_step, Acquired, MutexError, Owner, RawMutex, Wait, SLICE, SPIN};
-use crate::sys::process::process_is_dead;
+use super::holders::{Holders, NoSlot, PaddedSlot};
+use super::{wait_loop, Acquired, Look, MutexError, Owner, RawMutex, Step, Wait};
 use crate::sys::{futex_wake, Deadline};
 
 /// Reader slots: this many processes can hold (or have held) read locks on one lock at the same time.
@@ -51,31 +50,6 @@ pub const READER_SLOTS: usize = 1023;
 const WRITER: u32 = 1 << 31; // in `gate`: a writer holds or awaits the lock; readers stay out
 const READERS_WAITING: u32 = 1 << 30; // in `gate`: a reader may sleep on it (a hint for `has_waiters`)
 const SEQUENCE: u32 = READERS_WAITING - 1; // in `gate`: bumped when the writer leaves
-const RECLAIMING: u32 = 1 << 31; // in a slot's owner pid: being freed by the pid in the low bits
-
-/// A slot's owner word: the pid in the low half, the low 32 bits of its start time in the high half (a
-/// process that reuses the pid has another start time, so a CAS on the word cannot mistake one for the
-/// other).
-#[inline]
-fn owner_word(pid: u32, start: u64) -> u64 {
-    u64::from(pid) | (start << 32)
-}
-
-/// The owner word of a slot being freed by process `pid`.
-#[inline]
-fn reclaiming(pid: u32) -> u64 {
-    u64::from(RECLAIMING | pid)
-}
-
-/// One process's read holds, on a cache line of its own.
-#[repr(C, align(64))]
-#[derive(Debug, Default)]
-pub struct ReaderSlot {
-    owner: AtomicU64,
-    count: AtomicU32,
-    _reserved: u32,
-    start: AtomicU64,
-}
 
 /// See the module documentation.
 #[repr(C)]
@@ -86,8 +60,8 @@ pub struct RawRwLock {
     drain: AtomicU32,
     used: AtomicU32,
     dirty: AtomicU32,
-    _reserved: [u32; 5],
-    slots: [ReaderSlot; READER_SLOTS],
+    _reserved: [u32; 6],
+    slots: [PaddedSlot; READER_SLOTS],
 }
 
 /// Why a read lock could not be taken.
@@ -97,102 +71,46 @@ pub enum ReadError {
     NoSlot,
 }
 
+impl From<NoSlot> for ReadError {
+    fn from(_: NoSlot) -> Self {
+        ReadError::NoSlot
+    }
+}
+
 impl RawRwLock {
     /// Bytes the lock takes (a whole 64 KiB: map it on its own).
     pub const SIZE: usize = std::mem::size_of::<RawRwLock>();
 
     // ----- reader slots ----------------------------------------------------------------------------
 
-    /// The slot of process `me`, claiming a free one (or one of a dead process) if it has none. The
-    /// caller caches the index for `me.pid` and re-checks it with [`RawRwLock::slot_is`].
-    #[cold]
-    pub fn claim_slot(&self, me: Owner) -> Result<usize, ReadError> {
-        let mine = owner_word(me.pid, me.start);
-        // Already ours (another handle in this process claimed it)?
-        if let Some(i) = (0..self.used()).find(|&i| self.slots[i].owner.load(Ordering::Acquire) == mine) {
-            return Ok(i);
-        }
-        for i in 0..READER_SLOTS {
-            let slot = &self.slots[i];
-            let o = slot.owner.load(Ordering::Acquire);
-            if (o == 0 || self.slot_owner_dead(slot, o)) && self.take_slot(slot, o, me) {
-                // SeqCst: part of the Dekker pair: a writer that misses our count must not miss the slot
-                // (its SeqCst load of `used` follows its `gate |= WRITER`; our claim precedes our count).
-                self.used.fetch_max(i as u32 + 1, Ordering::SeqCst);
-                return Ok(i);
-            }
-        }
-        Err(ReadError::NoSlot)
+    #[inline]
+    fn holders(&self) -> Holders<'_, PaddedSlot> {
+        Holders { used: &self.used, slots: &self.slots }
     }
 
-    /// How many slots to scan.
-    #[inline]
-    fn used(&self) -> usize {
-        // SeqCst: see `claim_slot`.
-        (self.used.load(Ordering::SeqCst) as usize).min(READER_SLOTS)
+    /// The slot of process `me`, claiming a free one (or one of a dead process) if it has none. The
+    /// caller caches the index and re-checks it with [`RawRwLock::slot_is`].
+    #[cold]
+    pub fn claim_slot(&self, me: Owner) -> Result<usize, ReadError> {
+        // A dead process's read holds are simply dropped.
+        Ok(self.holders().claim(me, |_, _| {})?)
     }
 
     /// Whether slot `i` (from [`RawRwLock::claim_slot`]) still belongs to process `me`.
     #[inline]
     pub fn slot_is(&self, i: usize, me: Owner) -> bool {
-        i < READER_SLOTS && self.slots[i].owner.load(Ordering::Relaxed) == owner_word(me.pid, me.start)
-    }
-
-    /// Free a slot whose owner word was `from` (0: free already; else a dead owner's) and give it to `me`,
-    /// with a zero count. The CAS compares pid *and* start tag, so a slot re-claimed meanwhile by a live
-    /// process that reuses the dead pid is left alone.
-    fn take_slot(&self, slot: &ReaderSlot, from: u64, me: Owner) -> bool {
-        // Acquire: orders our writes below after the claim (nothing of the dead owner's is needed).
-        if slot.owner.compare_exchange(from, reclaiming(me.pid), Ordering::Acquire, Ordering::Relaxed).is_err() {
-            return false;
-        }
-        // Relaxed: nobody counts on a slot marked RECLAIMING; the store below publishes both.
-        slot.count.store(0, Ordering::Relaxed);
-        slot.start.store(me.start, Ordering::Relaxed);
-        // Release: publishes the zero count and start time with the new owner.
-        slot.owner.store(owner_word(me.pid, me.start), Ordering::Release);
-        true
-    }
-
-    /// Whether the owner (word `o`, non-zero) of `slot` is dead: the process is gone, a zombie, or its pid
-    /// now names a process started at another time (ours included); for a slot left `RECLAIMING` by a
-    /// process killed while freeing it: that process is gone.
-    fn slot_owner_dead(&self, slot: &ReaderSlot, o: u64) -> bool {
-        let pid = o as u32;
-        if pid & RECLAIMING != 0 {
-            return process_is_dead(pid & !RECLAIMING, 0);
-        }
-        // Relaxed: `start` was written before the owner word (Release) we read with Acquire.
-        process_is_dead(pid, slot.start.load(Ordering::Relaxed))
+        self.holders().slot_is(i, me)
     }
 
     /// Clear the read holds of dead processes (a writer waiting for readers calls this every slice).
     #[cold]
     fn reclaim_dead_readers(&self, me: Owner) {
-        let mine = owner_word(me.pid, me.start);
-        for slot in &self.slots[..self.used()] {
-            let o = slot.owner.load(Ordering::Acquire);
-            // Only by CAS from the very owner word judged dead (see `take_slot`).
-            if o != 0
-                && o != mine
-                && self.slot_owner_dead(slot, o)
-                && slot.owner.compare_exchange(o, reclaiming(me.pid), Ordering::Acquire, Ordering::Relaxed).is_ok()
-            {
-                slot.count.store(0, Ordering::Relaxed);
-                // Release: the slot is free, its count zero.
-                slot.owner.store(0, Ordering::Release);
-            }
-        }
+        self.holders().reclaim_dead(me, |_, _| {});
     }
 
-    /// Whether every live slot's count is 0 (slots being reclaimed, or free, count as empty: their counts
-    /// belong to dead processes).
+    /// Whether every live slot's count is 0.
     fn readers_drained(&self) -> bool {
-        self.slots[..self.used()].iter().all(|slot| {
-            // SeqCst: the writer's half of the Dekker pair (after setting WRITER).
-            let o = slot.owner.load(Ordering::SeqCst);
-            o == 0 || (o as u32) & RECLAIMING != 0 || slot.count.load(Ordering::SeqCst) == 0
-        })
+        self.holders().all_zero()
     }
 
     // ----- readers ---------------------------------------------------------------------------------
@@ -200,7 +118,7 @@ impl RawRwLock {
     /// Take a read hold in slot `i` unless a writer holds or awaits the lock. Never sleeps.
     #[inline]
     pub fn try_read(&self, i: usize) -> bool {
-        let slot = &self.slots[i];
+        let slot = &self.slots[i].0;
         // SeqCst (both): the reader's half of the Dekker pair with a writer's `gate |= WRITER` + scan.
         slot.count.fetch_add(1, Ordering::SeqCst);
         if self.gate.load(Ordering::SeqCst) & WRITER == 0 {
@@ -213,11 +131,11 @@ impl RawRwLock {
     /// Give back one read hold of slot `i`.
     #[inline]
     pub fn release_read(&self, i: usize) {
-        self.leave_read(&self.slots[i]);
+        self.leave_read(&self.slots[i].0);
     }
 
     #[inline]
-    fn leave_read(&self, slot: &ReaderSlot) {
+    fn leave_read(&self, slot: &super::holders::HolderSlot) {
         // SeqCst: the decrement precedes our `gate` check (the Dekker pair again): if we miss `WRITER`, the
         // writer's scan sees the decrement; if we see it, we wake the writer.
         slot.count.fetch_sub(1, Ordering::SeqCst);
@@ -257,7 +175,7 @@ impl RawRwLock {
         }
         let pid = self.write.try_recover(me)?;
         // SeqCst: as in `try_read`; counted before the gate opens, so the next writer waits for us.
-        self.slots[i].count.fetch_add(1, Ordering::SeqCst);
+        self.slots[i].0.count.fetch_add(1, Ordering::SeqCst);
         // Release: before the gate opens (its Release CAS orders it for every reader that gets in).
         self.dirty.store(pid.max(1), Ordering::Release);
         self.open_gate();
@@ -270,38 +188,29 @@ impl RawRwLock {
     /// this call took it over and released it (the data may be half-written).
     #[cold]
     pub fn read_slow(&self, i: usize, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<Acquired> {
-        for _ in 0..SPIN {
-            if self.gate.load(Ordering::Relaxed) & WRITER == 0 && self.try_read(i) {
-                return Wait::Done(self.read_outcome());
-            }
-            std::hint::spin_loop();
-        }
-        let mut check_at = Deadline::after(std::time::Duration::ZERO);
-        loop {
+        wait_loop(&self.gate, deadline, interruptible, |look: Look| {
             // Acquire: the writer's release of `gate` publishes its writes to us.
             let g = self.gate.load(Ordering::Acquire);
             if g & WRITER == 0 {
-                if self.try_read(i) {
-                    return Wait::Done(self.read_outcome());
-                }
-                continue;
+                return if self.try_read(i) { Step::Done(self.read_outcome()) } else { Step::Again };
             }
-            if check_at.expired() {
-                check_at = Deadline::after(SLICE);
+            if look.check_holders {
                 if let Some(pid) = self.recover_for_read(i, me) {
-                    return Wait::Done(Acquired::OwnerDied(pid));
+                    return Step::Done(Acquired::OwnerDied(pid));
                 }
             }
+            if look.may_spin && g & READERS_WAITING == 0 {
+                return Step::Spin;
+            }
+            // Relaxed: the futex syscall re-reads the word; the bit is a hint for `has_waiters` and tells
+            // the writer to wake us.
             if g & READERS_WAITING == 0
-                // Relaxed: the futex syscall re-reads the word; the bit is a hint for `has_waiters`.
                 && self.gate.compare_exchange(g, g | READERS_WAITING, Ordering::Relaxed, Ordering::Relaxed).is_err()
             {
-                continue;
+                return Step::Again;
             }
-            if let Some(out) = sleep_step(&self.gate, g | READERS_WAITING, deadline, interruptible) {
-                return out;
-            }
-        }
+            Step::Park(g | READERS_WAITING)
+        })
     }
 
     // ----- writers ---------------------------------------------------------------------------------
@@ -331,29 +240,22 @@ impl RawRwLock {
     /// On any outcome but `Done`, call [`RawRwLock::abort_write`] (or call again).
     #[cold]
     pub fn drain_slow(&self, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<()> {
-        for _ in 0..SPIN {
-            if self.readers_drained() {
-                return Wait::Done(());
-            }
-            std::hint::spin_loop();
-        }
-        let mut check_at = Deadline::after(SLICE);
-        loop {
-            // SeqCst: read `drain` before scanning; a reader bumps it after decrementing, so either we
-            // see its decrement or the futex sees the new `drain` and does not sleep.
+        wait_loop(&self.drain, deadline, interruptible, |look: Look| {
+            // SeqCst: read `drain` before scanning; a reader bumps it after decrementing, so either we see
+            // its decrement or the futex sees the new `drain` and does not sleep.
             let d = self.drain.load(Ordering::SeqCst);
             if self.readers_drained() {
-                return Wait::Done(());
+                return Step::Done(());
             }
-            if check_at.expired() {
-                check_at = Deadline::after(SLICE);
+            if look.check_holders {
                 self.reclaim_dead_readers(me);
-                continue;
+                return Step::Again;
             }
-            if let Some(out) = sleep_step(&self.drain, d, deadline, interruptible) {
-                return out;
+            if look.may_spin {
+                return Step::Spin;
             }
-        }
+            Step::Park(d)
+        })
     }
 
     /// Let readers in again (clear `WRITER`, wake them). For the writers' mutex holder only: on leaving,
@@ -432,19 +334,12 @@ impl RawRwLock {
 
     /// Read holds of the process owning slot `i`.
     pub fn slot_count(&self, i: usize) -> u32 {
-        self.slots.get(i).map_or(0, |s| s.count.load(Ordering::Relaxed))
+        self.slots.get(i).map_or(0, |s| s.0.count.load(Ordering::Relaxed))
     }
 
     /// Read holds of live-looking processes (a snapshot).
     pub fn readers(&self) -> u32 {
-        self.slots[..self.used()]
-            .iter()
-            .filter(|s| {
-                let o = s.owner.load(Ordering::Relaxed);
-                o != 0 && (o as u32) & RECLAIMING == 0
-            })
-            .map(|s| s.count.load(Ordering::Relaxed))
-            .sum()
+        self.holders().total()
     }
 
     /// Whether any thread may be waiting for the lock (a hint: a reader that may sleep, a writer that may
@@ -463,7 +358,7 @@ mod tests {
 
     #[test]
     fn it_is_a_header_and_a_cache_line_per_slot() {
-        assert_eq!(std::mem::size_of::<ReaderSlot>(), 64);
+        assert_eq!(std::mem::size_of::<PaddedSlot>(), 64);
         assert_eq!(RawRwLock::SIZE, 64 * 1024);
         assert_eq!(std::mem::offset_of!(RawRwLock, slots), 64);
     }

@@ -33,6 +33,22 @@ impl Deadline {
         Deadline { sec: ts.tv_sec, nsec: ts.tv_nsec }
     }
 
+    /// Monotonic nanoseconds from the coarse clock (`CLOCK_MONOTONIC_COARSE`: a few milliseconds of
+    /// resolution, a fraction of the cost; for throttles, never for deadlines). 0 if it cannot be read.
+    #[inline]
+    pub fn coarse_nanos() -> u64 {
+        #[cfg(target_os = "linux")]
+        const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+        #[cfg(not(target_os = "linux"))]
+        const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC;
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec; the clock exists on every Linux since 2.6.32.
+        if unsafe { libc::clock_gettime(COARSE, &mut ts) } != 0 {
+            return 0;
+        }
+        Deadline { sec: ts.tv_sec, nsec: ts.tv_nsec }.as_nanos()
+    }
+
     /// The deadline `timeout` from now (clamped to [`Deadline::MAX_TIMEOUT`]).
     #[inline]
     pub fn after(timeout: Duration) -> Deadline {
@@ -78,6 +94,12 @@ impl Deadline {
             Some(o) if o < self => o,
             _ => self,
         }
+    }
+
+    /// Nanoseconds on `CLOCK_MONOTONIC` (saturating at 0 for an impossible negative time).
+    #[inline]
+    pub fn as_nanos(&self) -> u64 {
+        (self.sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(self.nsec.max(0) as u64)
     }
 
     pub(crate) fn as_timespec(&self) -> libc::timespec {

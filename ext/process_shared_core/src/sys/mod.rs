@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod futex;
 pub mod mmap;
+pub mod owner;
 pub mod process;
 pub mod shm;
 

@@ -30,8 +30,13 @@ impl<T> std::ops::Deref for SharedBox<T> {
 
 /// The calling process's owner token (thread 1: these tests use one thread per process unless noted).
 pub fn me() -> Owner {
-    use process_shared_core::sys::process::{current_pid, current_start_time};
-    Owner { pid: current_pid(), thread: 1, start: current_start_time() }
+    Owner::current(1)
+}
+
+/// An owner id of our registry that no process holds (the `n`th of a few fixed ones): a dead process.
+#[allow(dead_code)]
+pub fn dead_id(n: u32) -> u64 {
+    (process_shared_core::sys::owner::current_id() & !0xffff_ffff) | u64::from(0x7fff_ff01 + 2 * n)
 }
 
 /// Fork a child that runs `f` and exits 0, or 1 if it panicked. Never returns in the child.

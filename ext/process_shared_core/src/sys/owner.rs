@@ -1,0 +1,265 @@
+//! Process identity that every process sharing memory with us can check, across pid namespaces, under
+//! `hidepid`, and after pid reuse: the one owner-id encoding of the crate.
+//!
+//! A process's **owner id** names a byte of a shared *registry* file on which the process holds a POSIX
+//! record lock (`fcntl(F_SETLK)`) for as long as it lives. The kernel drops the lock when the process ends
+//! (however it ends: `SIGKILL` included) and never before, and any process that opens the same file can ask
+//! the kernel whether the byte is still locked (`F_GETLK`). Unlike a pid this means the same thing in every
+//! pid namespace, needs no `/proc`, and a stopped (`SIGSTOP`) process still holds its lock.
+//!
+//! | bits   | field | meaning                                                                        |
+//! |--------|-------|--------------------------------------------------------------------------------|
+//! | 0..32  | slot  | the locked byte's offset (random, non-zero; unique among live processes: the lock is exclusive) |
+//! | 32..62 | tag   | which registry file (a hash of its device and inode, never 0); 0: *untracked* (no registry could be used) |
+//! | 62..64 | –     | always 0: free for the users' flags (see [`ID_MASK`])                          |
+//!
+//! Liveness ([`liveness`]) of an id is `Dead` only when the kernel says nobody holds its byte of *our*
+//! registry; an id from another registry (a process in another mount namespace) or an untracked one is
+//! `Unknown`, which every caller treats as alive. A dead process's slot can be taken again by a later
+//! process (the slot is random among 2^32), which makes the dead one look alive: safe, never a wrong
+//! take-over, and as unlikely as guessing a 32-bit number.
+//!
+//! The registry is `/dev/shm/process_shared-owners` (mode 0666, empty: record locks need no data, so it
+//! takes no space), opened once per process and inherited by forked children (which take slots of their
+//! own: record locks are not inherited). If it cannot be used (no `/dev/shm`, a hostile file there), a
+//! private, unlinked registry is made instead: forked children still share it, unrelated processes can
+//! then not judge each other (`Unknown`). POSIX record locks are dropped when the process closes *any*
+//! descriptor of the file: the descriptor is kept open for the life of the process and the file is never
+//! opened twice.
+
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+/// The bits of a `u64` an owner id can occupy; the two above are free for flags.
+pub const ID_MASK: u64 = (1 << 62) - 1;
+const TAG_SHIFT: u32 = 32;
+const TAG_MASK: u64 = (1 << 30) - 1;
+/// Where the shared registry lives (outside the names `shm::PREFIX` gives to named objects).
+pub const REGISTRY: &str = "/dev/shm/process_shared-owners";
+
+static FD: AtomicI32 = AtomicI32::new(-1);
+static TAG: AtomicU32 = AtomicU32::new(0);
+static ID: AtomicU64 = AtomicU64::new(0);
+
+/// What can be told about the process behind an owner id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// It holds its registry lock: alive (possibly stopped).
+    Alive,
+    /// Nobody holds its byte of our registry: it has ended.
+    Dead,
+    /// Another registry's id, an untracked one, or the kernel would not say: callers treat it as alive.
+    Unknown,
+}
+
+/// This process's owner id (non-zero, within [`ID_MASK`]). Cached; a forked child gets its own on first use.
+#[inline]
+pub fn current_id() -> u64 {
+    // Relaxed: the id is written once per process image by `register` (or reset in a fresh child).
+    match ID.load(Ordering::Relaxed) {
+        0 => register(),
+        id => id,
+    }
+}
+
+/// The registry tag in an owner id (0 for an untracked one).
+#[inline]
+pub fn tag_of(id: u64) -> u32 {
+    ((id >> TAG_SHIFT) & TAG_MASK) as u32
+}
+
+/// Forget the cached id: for a forked child (called by the `pthread_atfork` child handler). Only atomics:
+/// async-signal-safe.
+pub(crate) fn forget_in_child() {
+    ID.store(0, Ordering::Relaxed);
+}
+
+/// Whether the process whose owner id is `id` is alive. Never blocks (one `fcntl(F_GETLK)`).
+pub fn liveness(id: u64) -> Liveness {
+    let id = id & ID_MASK;
+    if id == 0 {
+        return Liveness::Unknown;
+    }
+    let me = current_id();
+    if id == me {
+        return Liveness::Alive;
+    }
+    let tag = tag_of(id);
+    // Relaxed: TAG and FD are set before `register` publishes our id, which `current_id` read above.
+    if tag == 0 || tag != TAG.load(Ordering::Relaxed) {
+        return Liveness::Unknown;
+    }
+    let fd = FD.load(Ordering::Relaxed);
+    let mut fl = lock_request(libc::F_WRLCK as i16, id as u32);
+    // SAFETY: F_GETLK on our registry descriptor with a valid, initialised `flock` that the call fills in.
+    if unsafe { libc::fcntl(fd, libc::F_GETLK, &mut fl) } != 0 {
+        return Liveness::Unknown;
+    }
+    if fl.l_type == libc::F_UNLCK as i16 {
+        Liveness::Dead
+    } else {
+        Liveness::Alive
+    }
+}
+
+fn lock_request(kind: i16, slot: u32) -> libc::flock {
+    // SAFETY: `flock` is plain data; every field the kernel reads is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as i16;
+    fl.l_start = libc::off_t::from(slot);
+    fl.l_len = 1;
+    fl
+}
+
+#[cold]
+fn register() -> u64 {
+    crate::sys::process::current_pid(); // installs the fork handlers that reset the cached id
+    let fd = registry_fd();
+    let tag = TAG.load(Ordering::Relaxed);
+    let mut id = 0;
+    if fd >= 0 && tag != 0 {
+        for _ in 0..64 {
+            let slot = random_u32() | 1;
+            let fl = lock_request(libc::F_WRLCK as i16, slot);
+            // SAFETY: F_SETLK (non-blocking) on our registry descriptor with a valid `flock`.
+            if unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) } == 0 {
+                id = (u64::from(tag) << TAG_SHIFT) | u64::from(slot);
+                break;
+            }
+            let e = super::errno();
+            if e != libc::EAGAIN && e != libc::EACCES {
+                break; // ENOLCK and the like: untracked
+            }
+        }
+    }
+    if id == 0 {
+        id = u64::from(random_u32() | 1); // untracked: tag 0
+    }
+    // Relaxed: a value, not a publication (TAG and FD were stored before, in program order of whoever
+    // stored them, and are only read by this process after it has read an id).
+    match ID.compare_exchange(0, id, Ordering::SeqCst, Ordering::Relaxed) {
+        Ok(_) => id,
+        Err(winner) => {
+            if tag_of(id) != 0 {
+                // Another thread registered first: give our byte back (an unlock never touches theirs).
+                let fl = lock_request(libc::F_UNLCK as i16, id as u32);
+                // SAFETY: as above.
+                unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) };
+            }
+            winner
+        }
+    }
+}
+
+/// The registry descriptor, opened on first use and never closed (see the module documentation).
+fn registry_fd() -> i32 {
+    let fd = FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        return fd;
+    }
+    let Some((fd, tag)) = open_shared().or_else(open_private) else {
+        return -1;
+    };
+    TAG.store(tag, Ordering::SeqCst);
+    match FD.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => fd,
+        // Another thread opened it first. Our descriptor is left open: closing it would drop every record
+        // lock this process holds on the file. Use theirs (same file: the same tag, stored by them).
+        Err(theirs) => theirs,
+    }
+}
+
+fn open_shared() -> Option<(i32, u32)> {
+    let path = std::ffi::CString::new(REGISTRY).ok()?;
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: a valid NUL-terminated path; open returns a new descriptor or -1.
+    let fd = unsafe { libc::open(path.as_ptr(), flags, 0o666 as libc::c_uint) };
+    if fd < 0 {
+        return None;
+    }
+    match checked_tag(fd) {
+        Some(tag) => {
+            // Best effort: let every user's processes lock it (the umask narrowed the creation mode). Only
+            // the file's owner can; others find it as its creator left it.
+            // SAFETY: fchmod on our descriptor.
+            unsafe { libc::fchmod(fd, 0o666) };
+            Some((fd, tag))
+        }
+        None => {
+            // SAFETY: closing our own descriptor (no record locks were taken through it).
+            unsafe { libc::close(fd) };
+            None
+        }
+    }
+}
+
+fn open_private() -> Option<(i32, u32)> {
+    for dir in ["/dev/shm", "/tmp"] {
+        let path = std::ffi::CString::new(dir).ok()?;
+        // SAFETY: a valid NUL-terminated directory path; O_TMPFILE makes an unnamed file in it.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
+        if fd >= 0 {
+            if let Some(tag) = checked_tag(fd) {
+                return Some((fd, tag));
+            }
+            // SAFETY: closing our own descriptor.
+            unsafe { libc::close(fd) };
+        }
+    }
+    None
+}
+
+/// The tag of an open registry: a regular file (not a FIFO, device or directory someone put there).
+fn checked_tag(fd: i32) -> Option<u32> {
+    // SAFETY: `st` is plain data written by fstat before it is read.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on our descriptor.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let h = mix(mix(st.st_dev as u64) ^ st.st_ino as u64);
+    Some(((h % TAG_MASK) + 1) as u32)
+}
+
+/// splitmix64's finaliser: spreads the bits of the device and inode numbers over the tag.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn random_u32() -> u32 {
+    let mut buf = [0u8; 4];
+    // SAFETY: getrandom writes at most `buf.len()` bytes into our buffer.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
+    if n == buf.len() as isize {
+        return u32::from_ne_bytes(buf);
+    }
+    // No entropy yet (early boot) or no getrandom: the clock, the pid and a counter.
+    static SALT: AtomicU64 = AtomicU64::new(0);
+    let t = crate::sys::Deadline::now().as_nanos();
+    let s = SALT.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+    mix(t ^ s ^ (u64::from(crate::sys::process::current_pid()) << 32)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_id_is_registered_alive_and_stable() {
+        let id = current_id();
+        assert_ne!(id, 0);
+        assert_eq!(id & !ID_MASK, 0);
+        assert_eq!(current_id(), id);
+        assert_ne!(tag_of(id), 0, "the shared or a private registry is usable here");
+        assert_eq!(liveness(id), Liveness::Alive);
+        // A byte of our registry that nobody holds: dead. Another registry's id, or an untracked one: unknown.
+        let free = (id & !0xffff_ffff) | u64::from((id as u32) ^ 0x8000_0000);
+        assert_eq!(liveness(free), Liveness::Dead);
+        assert_eq!(liveness(u64::from(id as u32)), Liveness::Unknown);
+        let other_tag = (u64::from((tag_of(id) % 1000) + 1001) << 32) | 7;
+        assert_eq!(liveness(other_tag), Liveness::Unknown);
+        assert_eq!(liveness(0), Liveness::Unknown);
+    }
+}
