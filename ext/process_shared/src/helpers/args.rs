@@ -52,6 +52,28 @@ fn bad_timeout(ruby: &Ruby, v: Value) -> Error {
     )
 }
 
+/// How long a call may wait for what it asks: not at all, or until an optional deadline (`None`: forever).
+#[derive(Clone, Copy, Debug)]
+pub enum Patience {
+    NoWait,
+    Wait(Option<Deadline>),
+}
+
+impl Patience {
+    /// Wait as long as it takes (`lock`, `enter`, `synchronize`).
+    pub const FOREVER: Patience = Patience::Wait(None);
+
+    /// The patience of a `try_*(timeout = nil)` call: no timeout, or 0, means "do not wait".
+    pub fn of_try(ruby: &Ruby, argv: &[Value]) -> Result<Patience, Error> {
+        arity(ruby, argv, 0, 1)?;
+        Ok(match timeout(ruby, argv.first().copied())? {
+            None => Patience::NoWait,
+            Some(t) if t.is_zero() => Patience::NoWait,
+            Some(t) => Patience::Wait(deadline(Some(t))),
+        })
+    }
+}
+
 /// The absolute deadline for an optional timeout.
 pub fn deadline(timeout: Option<Duration>) -> Option<Deadline> {
     timeout.map(Deadline::after)

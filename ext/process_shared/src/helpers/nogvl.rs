@@ -17,6 +17,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use magnus::{Error, Ruby};
 use process_shared_core::sync::Wait;
+use process_shared_core::sys::Deadline;
+
+use super::args::Patience;
 
 use crate::ruby_api::errors;
 
@@ -86,6 +89,23 @@ pub fn wait<T>(ruby: &Ruby, mut step: impl FnMut() -> Wait<T>, undo: impl FnOnce
             Some(Ok(Wait::Failed(e))) => return Err(errors::errno(ruby, e, "futex wait")),
             Some(Err(_)) => return Err(errors::internal(ruby, "panic in a blocking wait")),
         }
+    }
+}
+
+/// Finish an acquisition whose non-sleeping attempt (with the GVL held) gave `fast`: that, or `None` if
+/// `patience` is [`Patience::NoWait`], or else the outcome of [`wait`]ing with `step(deadline)`. The one
+/// try-then-sleep sequence of every lock-like call (Mutex, Monitor, the write side of ReadWriteLock).
+pub fn acquire<T>(
+    ruby: &Ruby,
+    fast: Option<T>,
+    patience: Patience,
+    mut step: impl FnMut(Option<Deadline>) -> Wait<T>,
+    undo: impl FnOnce(T),
+) -> Result<Option<T>, Error> {
+    match (fast, patience) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Patience::NoWait) => Ok(None),
+        (None, Patience::Wait(deadline)) => wait(ruby, || step(deadline), undo),
     }
 }
 

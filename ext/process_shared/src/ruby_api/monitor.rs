@@ -7,7 +7,8 @@ use process_shared_core::sync::{Acquired, MonitorError, Owner, RawMonitor};
 use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
 use super::{errors, mutex};
-use crate::helpers::{args, nogvl};
+use crate::helpers::args::{self, Patience};
+use crate::helpers::nogvl;
 
 #[magnus::wrap(class = "ProcessShared::Monitor", free_immediately, size)]
 pub struct Monitor {
@@ -33,14 +34,19 @@ impl Monitor {
     /// Enter for the calling thread, sleeping (GVL released, interruptible) while another holds it.
     /// `Acquired::OwnerDied` means it is held now (count 1), taken over from a dead owner.
     fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<Acquired, Error> {
+        Ok(Self::take(ruby, raw, Patience::FOREVER)?.unwrap_or(Acquired::Clean))
+    }
+
+    /// Enter for the calling thread within `patience` (re-entering if it is already inside): `None` if it
+    /// ran out.
+    fn take(ruby: &Ruby, raw: &RawMonitor, patience: Patience) -> Result<Option<Acquired>, Error> {
         let me = me();
-        if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
+        let fast = raw.try_acquire(me).map_err(|e| monitor_error(ruby, e))?;
+        let slow = |deadline| raw.enter_slow(me, deadline, true);
+        let acquired = nogvl::acquire(ruby, fast, patience, slow, |a| give_back(raw, me, a))?;
+        if acquired.is_some() {
             entered(raw);
-            return Ok(Acquired::Clean);
         }
-        let acquired =
-            nogvl::wait(ruby, || raw.enter_slow(me, None, true), |a| give_back(raw, me, a))?.unwrap_or(Acquired::Clean);
-        entered(raw);
         Ok(acquired)
     }
 
@@ -57,29 +63,9 @@ impl Monitor {
     }
 
     fn try_enter(ruby: &Ruby, rb_self: &Monitor, argv: &[Value]) -> Result<bool, Error> {
-        args::arity(ruby, argv, 0, 1)?;
-        let timeout = args::timeout(ruby, argv.first().copied())?;
+        let patience = Patience::of_try(ruby, argv)?;
         let raw = rb_self.sh.pin(ruby)?;
-        let me = me();
-        if raw.try_enter(me).map_err(|e| monitor_error(ruby, e))? {
-            entered(&raw);
-            return Ok(true);
-        }
-        if let Some(pid) = raw.try_recover(me) {
-            entered(&raw);
-            return Err(errors::owner_dead(ruby, pid));
-        }
-        let acquired = match timeout {
-            Some(t) if !t.is_zero() => {
-                let deadline = args::deadline(Some(t));
-                nogvl::wait(ruby, || raw.enter_slow(me, deadline, true), |a| give_back(&raw, me, a))?
-            }
-            _ => None,
-        };
-        if acquired.is_some() {
-            entered(&raw);
-        }
-        match acquired {
+        match Self::take(ruby, &raw, patience)? {
             None => Ok(false),
             Some(Acquired::Clean) => Ok(true),
             Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),

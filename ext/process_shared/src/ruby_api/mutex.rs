@@ -6,7 +6,8 @@ use process_shared_core::sync::{Acquired, Owner, RawMutex};
 use super::errors;
 use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
-use crate::helpers::{args, nogvl};
+use crate::helpers::args::{self, Patience};
+use crate::helpers::nogvl;
 
 #[magnus::wrap(class = "ProcessShared::Mutex", free_immediately, size)]
 pub struct Mutex {
@@ -26,13 +27,12 @@ impl Mutex {
     /// `Acquired::OwnerDied` means the lock is held now, taken over from a dead owner.
     pub(crate) fn acquire(ruby: &Ruby, raw: &RawMutex) -> Result<Acquired, Error> {
         let me = me();
-        if raw.try_lock(me) {
-            return Ok(Acquired::Clean);
-        }
-        if raw.is_owned_by(me) {
+        let fast = raw.try_acquire(me);
+        if fast.is_none() && raw.is_owned_by(me) {
             return Err(errors::process(ruby, "deadlock; lock already owned by this thread"));
         }
-        Ok(nogvl::wait(ruby, || raw.lock_slow(me, None, true), |a| give_back(raw, me, a))?.unwrap_or(Acquired::Clean))
+        let slow = |deadline| raw.lock_slow(me, deadline, true);
+        Ok(nogvl::acquire(ruby, fast, Patience::FOREVER, slow, |a| give_back(raw, me, a))?.unwrap_or(Acquired::Clean))
     }
 
     /// Take the lock back after a condition wait, even if the thread is interrupted meanwhile (as
@@ -71,25 +71,14 @@ impl Mutex {
     /// `try_lock(timeout = nil)`: true if taken, false if still held by another after `timeout`. Raises
     /// `OwnerDeadError` (holding the lock) when its owner died holding it.
     fn try_lock(ruby: &Ruby, rb_self: &Mutex, argv: &[Value]) -> Result<bool, Error> {
-        args::arity(ruby, argv, 0, 1)?;
-        let timeout = args::timeout(ruby, argv.first().copied())?;
+        let patience = Patience::of_try(ruby, argv)?;
         let raw = rb_self.sh.pin(ruby)?;
         let me = me();
-        if raw.try_lock(me) {
-            threads::hold(&raw);
-            return Ok(true);
-        }
-        if let Some(pid) = raw.try_recover(me) {
-            threads::hold(&raw);
-            return Err(errors::owner_dead(ruby, pid));
-        }
-        let acquired = match timeout {
-            Some(t) if !t.is_zero() && !raw.is_owned_by(me) => {
-                let deadline = args::deadline(Some(t));
-                nogvl::wait(ruby, || raw.lock_slow(me, deadline, true), |a| give_back(&raw, me, a))?
-            }
-            _ => None,
-        };
+        let fast = raw.try_acquire(me);
+        // Held by this very thread: waiting could never end, and Thread::Mutex#try_lock answers false.
+        let patience = if fast.is_none() && raw.is_owned_by(me) { Patience::NoWait } else { patience };
+        let slow = |deadline| raw.lock_slow(me, deadline, true);
+        let acquired = nogvl::acquire(ruby, fast, patience, slow, |a| give_back(&raw, me, a))?;
         if acquired.is_some() {
             threads::hold(&raw);
         }

@@ -13,31 +13,14 @@ use super::errors;
 use super::mutex;
 use super::shared::{self, NamedSpec, Pin, Region};
 use super::threads::{self, me};
-use crate::helpers::{args, nogvl};
+use crate::helpers::args::{self, Patience};
+use crate::helpers::nogvl;
 
 #[magnus::wrap(class = "ProcessShared::ReadWriteLock", free_immediately, size)]
 pub struct ReadWriteLock {
     region: Region,
     /// (pid, index) of this process's reader slot, once claimed.
     slot: Cell<(u64, usize)>,
-}
-
-/// How long an acquisition may wait.
-#[derive(Clone, Copy)]
-enum Patience {
-    NoWait,
-    Wait(Option<process_shared_core::sys::Deadline>),
-}
-
-impl Patience {
-    fn of(ruby: &Ruby, argv: &[Value]) -> Result<Patience, Error> {
-        args::arity(ruby, argv, 0, 1)?;
-        Ok(match args::timeout(ruby, argv.first().copied())? {
-            None => Patience::NoWait,
-            Some(t) if t.is_zero() => Patience::NoWait,
-            Some(t) => Patience::Wait(args::deadline(Some(t))),
-        })
-    }
 }
 
 /// The lock, kept mapped while a call uses it.
@@ -120,21 +103,10 @@ impl ReadWriteLock {
         if threads::read_holds(rw) > 0 {
             return Err(errors::process(ruby, "deadlock; this thread holds a read lock (release it first)"));
         }
-        let acquired = if m.try_lock(me) {
-            Acquired::Clean
-        } else if let Some(pid) = m.try_recover(me) {
-            Acquired::OwnerDied(pid)
-        } else {
-            match patience {
-                Patience::NoWait => return Ok(None),
-                Patience::Wait(deadline) => {
-                    let give_back = |a| mutex::give_back(m, me, a);
-                    match nogvl::wait(ruby, || m.lock_slow(me, deadline, true), give_back)? {
-                        Some(a) => a,
-                        None => return Ok(None),
-                    }
-                }
-            }
+        let slow = |deadline| m.lock_slow(me, deadline, true);
+        let Some(acquired) = nogvl::acquire(ruby, m.try_acquire(me), patience, slow, |a| mutex::give_back(m, me, a))?
+        else {
+            return Ok(None);
         };
         if !rw.begin_write() {
             // Readers are inside: wait for them to leave, or give everything back.
@@ -165,14 +137,14 @@ impl ReadWriteLock {
 
     fn acquire_read_lock(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
         let rw = rb_self.lock(ruby)?;
-        match Self::take_read(ruby, rb_self, &rw, Patience::Wait(None))? {
+        match Self::take_read(ruby, rb_self, &rw, Patience::FOREVER)? {
             Some(Acquired::OwnerDied(pid)) => Err(errors::writer_dead(ruby, pid)),
             _ => Ok(true),
         }
     }
 
     fn try_read_lock(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<bool, Error> {
-        let patience = Patience::of(ruby, argv)?;
+        let patience = Patience::of_try(ruby, argv)?;
         let rw = rb_self.lock(ruby)?;
         match Self::take_read(ruby, rb_self, &rw, patience)? {
             Some(Acquired::OwnerDied(pid)) => Err(errors::writer_dead(ruby, pid)),
@@ -190,14 +162,14 @@ impl ReadWriteLock {
 
     fn acquire_write_lock(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
         let rw = rb_self.lock(ruby)?;
-        match Self::take_write(ruby, &rw, Patience::Wait(None))? {
+        match Self::take_write(ruby, &rw, Patience::FOREVER)? {
             Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
             _ => Ok(true),
         }
     }
 
     fn try_write_lock(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<bool, Error> {
-        let patience = Patience::of(ruby, argv)?;
+        let patience = Patience::of_try(ruby, argv)?;
         let rw = rb_self.lock(ruby)?;
         match Self::take_write(ruby, &rw, patience)? {
             Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
@@ -225,7 +197,7 @@ impl ReadWriteLock {
             return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
         let rw = rb_self.lock(ruby)?;
-        let acquired = Self::take_read(ruby, rb_self, &rw, Patience::Wait(None))?;
+        let acquired = Self::take_read(ruby, rb_self, &rw, Patience::FOREVER)?;
         let before = threads::read_holds(&rw);
         if let Some(Acquired::OwnerDied(pid)) = acquired {
             Self::give_read_back(&rw, before);
@@ -252,7 +224,7 @@ impl ReadWriteLock {
             return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
         let rw = rb_self.lock(ruby)?;
-        let acquired = Self::take_write(ruby, &rw, Patience::Wait(None))?;
+        let acquired = Self::take_write(ruby, &rw, Patience::FOREVER)?;
         if let Some(Acquired::OwnerDied(pid)) = acquired {
             let _ = Self::leave_write(ruby, &rw);
             return Err(errors::owner_dead(ruby, pid));

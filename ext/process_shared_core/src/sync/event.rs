@@ -94,13 +94,7 @@ impl RawEvent {
             if look.may_spin {
                 return Step::Spin;
             }
-            // Relaxed: the futex syscall re-reads the word; the bit only has to be set atomically.
-            if s & EVENT_WAITERS == 0
-                && self.state.compare_exchange(s, s | EVENT_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                return Step::Again;
-            }
-            Step::Park(s | EVENT_WAITERS)
+            Step::park_flagged(&self.state, s, EVENT_WAITERS)
         })
     }
 
@@ -178,13 +172,7 @@ impl RawLatch {
             if look.may_spin {
                 return Step::Spin;
             }
-            // Relaxed: as in `RawEvent::wait_slow`.
-            if s & LATCH_WAITERS == 0
-                && self.state.compare_exchange(s, s | LATCH_WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                return Step::Again;
-            }
-            Step::Park(s | LATCH_WAITERS)
+            Step::park_flagged(&self.state, s, LATCH_WAITERS)
         })
     }
 

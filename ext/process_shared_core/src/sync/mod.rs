@@ -96,6 +96,21 @@ pub(crate) enum Step<T> {
     Park(u32),
 }
 
+impl<T> Step<T> {
+    /// Park on `word`, seen holding `seen`, once its waiters bit `bit` is set (setting it if need be): the
+    /// last step of a look whose sleepers announce themselves by a bit in the futex word itself (event,
+    /// latch). `Again` if the word changed meanwhile.
+    #[inline]
+    pub(crate) fn park_flagged(word: &std::sync::atomic::AtomicU32, seen: u32, bit: u32) -> Step<T> {
+        use std::sync::atomic::Ordering;
+        // Relaxed: the futex syscall re-reads the word; the bit only has to be set atomically.
+        if seen & bit == 0 && word.compare_exchange(seen, seen | bit, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return Step::Again;
+        }
+        Step::Park(seen | bit)
+    }
+}
+
 /// What [`wait_loop`] tells each look.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Look {

@@ -48,6 +48,16 @@ impl RawMonitor {
         Ok(false)
     }
 
+    /// The one non-sleeping entry every caller starts with: [`RawMonitor::try_enter`], else take it over
+    /// from a dead owner ([`RawMonitor::try_recover`]). `Ok(None)`: a live owner holds it.
+    #[inline]
+    pub fn try_acquire(&self, me: Owner) -> Result<Option<Acquired>, MonitorError> {
+        if self.try_enter(me)? {
+            return Ok(Some(Acquired::Clean));
+        }
+        Ok(self.try_recover(me).map(Acquired::OwnerDied))
+    }
+
     /// Sleep until entered (call after [`RawMonitor::try_enter`] returned false). Taking it over from a
     /// dead owner resets the count to 1.
     #[cold]

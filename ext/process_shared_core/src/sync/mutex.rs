@@ -101,6 +101,17 @@ impl RawMutex {
         }
     }
 
+    /// The one non-sleeping acquisition every caller starts with: take the lock if it is free, or take it
+    /// over from an owner that is provably dead ([`RawMutex::try_recover`]'s throttle applies). `None`: a
+    /// live owner (possibly `me`) holds it; go on with [`RawMutex::lock_slow`] or report "would block".
+    #[inline]
+    pub fn try_acquire(&self, me: Owner) -> Option<Acquired> {
+        if self.try_lock(me) {
+            return Some(Acquired::Clean);
+        }
+        self.try_recover(me).map(Acquired::OwnerDied)
+    }
+
     /// Block until the lock is taken, `deadline` passes, or (if `interruptible`) a signal arrives.
     ///
     /// Call after [`RawMutex::try_lock`] failed and after checking that `me` does not already hold it (that
@@ -293,13 +304,10 @@ impl RawMutex {
         if self.is_owned_by(me) {
             return Err(MutexError::AlreadyOwned);
         }
-        if self.try_lock(me) {
-            return Ok(Wait::Done(Acquired::Clean));
+        match self.try_acquire(me) {
+            Some(a) => Ok(Wait::Done(a)),
+            None => Ok(self.lock_slow(me, deadline, false)),
         }
-        if let Some(pid) = self.try_recover(me) {
-            return Ok(Wait::Done(Acquired::OwnerDied(pid)));
-        }
-        Ok(self.lock_slow(me, deadline, false))
     }
 }
 

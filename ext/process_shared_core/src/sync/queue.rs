@@ -154,11 +154,9 @@ impl<'a> QueueRef<'a> {
 
     /// Lock (sleeping if `interruptible` allows it), replaying a dead holder's pending commit.
     fn lock(&self, me: Owner, deadline: Option<Deadline>, interruptible: bool) -> Wait<()> {
-        let acquired = if self.hdr.mutex.try_lock(me) {
-            Acquired::Clean
-        } else if let Some(pid) = self.hdr.mutex.try_recover(me) {
-            // A dead holder is taken over at once, even by a call that may not wait (timeout 0).
-            Acquired::OwnerDied(pid)
+        // A dead holder is taken over at once, even by a call that may not wait (timeout 0).
+        let acquired = if let Some(a) = self.hdr.mutex.try_acquire(me) {
+            a
         } else {
             match self.hdr.mutex.lock_slow(me, deadline, interruptible) {
                 Wait::Done(a) => a,
