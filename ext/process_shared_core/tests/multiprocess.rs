@@ -1007,3 +1007,75 @@ fn queue_survives_processes_killed_mid_operation() {
     assert!(matches!(q.push_step(me, &record(9, 9), soon(), false), Wait::Done(PushOutcome::Pushed(_))));
     assert_eq!(q.pop_step(me, true, soon(), false), Wait::Done(PopOutcome::Item(record(9, 9))));
 }
+
+/// The descriptor numbers of this process that name the shared owner registry.
+fn registry_fds() -> Vec<i32> {
+    let reg = std::path::Path::new(process_shared_core::sys::owner::REGISTRY);
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd: i32 = e.file_name().to_str()?.parse().ok()?;
+            (std::fs::read_link(e.path()).ok()? == reg).then_some(fd)
+        })
+        .collect()
+}
+
+/// A process whose registry descriptor is closed behind its back and the number reused for another file
+/// (a `closefrom` loop, then an open): it never judges a live process dead by asking the wrong file, and
+/// it takes its own byte back, so that others see it alive again (review of 04b6b23, finding 1).
+#[test]
+fn a_lost_registry_descriptor_never_makes_the_living_look_dead() {
+    use process_shared_core::sys::owner::{current_id, liveness, Liveness, HIGH_FD};
+    let parent = current_id();
+    let step = SharedBox::<AtomicU64>::new();
+    let child_id = SharedBox::<AtomicU64>::new();
+    let child = fork_child(|| {
+        let id = current_id();
+        let fds = registry_fds();
+        assert!(fds.iter().all(|&fd| fd >= HIGH_FD), "registry descriptor moved high: {fds:?}");
+        assert_eq!(liveness(parent), Liveness::Alive);
+        for &fd in &fds {
+            let other = std::fs::File::open("/dev/null").unwrap();
+            // SAFETY: replacing our registry descriptor with /dev/null, as careless code in a process might.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&other), fd) };
+        }
+        assert_ne!(liveness(parent), Liveness::Dead, "asked the wrong file");
+        assert_eq!(liveness(parent), Liveness::Alive, "the registry was opened again");
+        child_id.store(id, Ordering::SeqCst);
+        step.store(1, Ordering::SeqCst);
+        let until = Instant::now() + LIMIT;
+        while step.load(Ordering::SeqCst) != 2 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let until = Instant::now() + LIMIT;
+    while step.load(Ordering::SeqCst) != 1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let id = child_id.load(Ordering::SeqCst);
+    assert_eq!(liveness(id), Liveness::Alive, "the child locked its byte again");
+    step.store(2, Ordering::SeqCst);
+    assert_eq!(wait_child(child, LIMIT), 0);
+    assert_eq!(liveness(id), Liveness::Dead);
+}
+
+/// A writer that takes the write lock over from a dead writer but then times out waiting for readers gives
+/// it back still marked as the dead owner's: the next writer learns of the death (review of 04b6b23,
+/// finding 4: `write` unlocked it clean).
+#[test]
+fn rwlock_write_timing_out_after_a_take_over_keeps_the_owner_dead_notice() {
+    let rw: SharedBox<RawRwLock> = SharedBox::new();
+    let slot = rw.claim_slot(me()).unwrap();
+    assert!(rw.try_read(slot)); // a reader inside: a writer's drain cannot finish
+    let dead_writer = fork_child(|| assert!(rw.write_mutex().try_lock(me())));
+    assert_eq!(wait_child(dead_writer, LIMIT), 0);
+    let writer = Owner::current(2);
+    let short = Some(Deadline::after(Duration::from_millis(50)));
+    assert_eq!(rw.write(writer, short), Ok(Wait::TimedOut));
+    rw.release_read(slot);
+    assert!(matches!(rw.write(writer, None), Ok(Wait::Done(Acquired::OwnerDied(_)))), "the death was forgotten");
+    rw.release_write(writer).unwrap();
+    assert_eq!(rw.write(writer, None), Ok(Wait::Done(Acquired::Clean)));
+    rw.release_write(writer).unwrap();
+}

@@ -117,17 +117,9 @@ impl Mutex {
     }
 }
 
-/// Release a lock taken by a wait that is then interrupted. One taken over from a dead owner is left
-/// marked `OWNER_DIED`, so the next acquirer still learns that the data may be half-updated.
+/// Release a lock taken by a wait that is then interrupted (see [`RawMutex::give_back`]).
 pub(crate) fn give_back(raw: &RawMutex, me: Owner, acquired: Acquired) {
-    match acquired {
-        Acquired::Clean => {
-            let _ = raw.unlock(me);
-        }
-        Acquired::OwnerDied(pid) => {
-            let _ = raw.give_back_owner_died(me, pid);
-        }
-    }
+    let _ = raw.give_back(me, acquired);
 }
 
 impl Drop for Mutex {

@@ -15,6 +15,9 @@
 //! | claim        | CAS `0 → RECLAIMING\|me` (or from a dead owner's word), give back the dead count, `count = 0`, `owner = me` |
 //! | reclaim      | CAS `dead → RECLAIMING\|me`, give back the count, `count = 0`, `owner = 0`        |
 //!
+//! A count is given back one unit at a time, each before it is taken off the slot, so a reclaimer killed
+//! half-way leaves at most one unit to be given back twice.
+//!
 //! Every change of owner is a CAS from the very word judged dead, so a slot is reclaimed once, and never
 //! one that a live process claimed meanwhile (a live process's id is never a dead one's). Only the owner
 //! changes `count` while it owns the slot; the table's user decides what the counts mean and which
@@ -167,13 +170,20 @@ impl<S: AsRef<HolderSlot>> Holders<'_, S> {
         if slot.owner.compare_exchange(from, RECLAIMING | me, Ordering::Acquire, Ordering::Relaxed).is_err() {
             return false;
         }
-        // SeqCst: part of the users' counting protocols (a count must not be seen twice).
-        let n = slot.count.load(Ordering::SeqCst);
-        let w = slot.waiting.load(Ordering::SeqCst);
-        if n != 0 || w != 0 {
-            give_back(n, w);
-            slot.count.store(0, Ordering::SeqCst);
-            slot.waiting.store(0, Ordering::SeqCst);
+        // SeqCst (all below): part of the users' counting protocols (a count must not be seen twice).
+        // `waiting` is a hint: taken off first, in one swap (a kill right after loses a correction, no more).
+        let w = slot.waiting.swap(0, Ordering::SeqCst);
+        if w != 0 {
+            give_back(0, w);
+        }
+        // The count one unit at a time, each given back before it comes off the slot: a reclaimer killed
+        // in between leaves that one unit for the next reclaimer to give back again (one too many, never a
+        // whole count twice, and never one lost).
+        let mut n = slot.count.load(Ordering::SeqCst);
+        while n != 0 {
+            give_back(1, 0);
+            n -= 1;
+            slot.count.store(n, Ordering::SeqCst);
         }
         // Release: publishes the zero count with the new owner word.
         slot.owner.store(to, Ordering::Release);
@@ -204,5 +214,31 @@ mod tests {
         assert_eq!(back, 3, "our own slot is not reclaimed");
         assert_eq!(t.total(), 2);
         assert_eq!(t.claim(me, |_, _| panic!()).unwrap(), 0);
+    }
+
+    /// A reclaimer killed while giving a dead holder's count back (here: its give-back of the second unit
+    /// "dies" after adding it, before the slot's count goes down): the next reclaimer gives back the rest,
+    /// so one unit comes back twice, not the whole count (review of 04b6b23, finding 2).
+    #[test]
+    fn a_reclaimer_killed_half_way_gives_back_at_most_one_unit_twice() {
+        let used = AtomicU32::new(1);
+        let slots: Vec<HolderSlot> = (0..2).map(|_| HolderSlot::default()).collect();
+        let t = Holders { used: &used, slots: &slots };
+        let me = Owner::current(1);
+        let dead = |n: u64| (me.id & !0xffff_ffff) | (0x7fff_ff11 + 2 * n);
+        slots[0].owner.store(dead(0), Ordering::Relaxed);
+        slots[0].count.store(3, Ordering::Relaxed);
+        let back = std::cell::Cell::new(0);
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Holders::<HolderSlot>::take(&slots[0], dead(0), dead(1), 0, &mut |n, _| {
+                back.set(back.get() + n);
+                assert!(back.get() < 2, "the reclaimer dies here");
+            })
+        }));
+        assert!(killed.is_err());
+        assert_eq!(slots[0].owner.load(Ordering::Relaxed), RECLAIMING | dead(1));
+        t.reclaim_dead(me, |n, _| back.set(back.get() + n));
+        assert_eq!(back.get(), 3 + 1, "one unit twice, the rest once");
+        assert_eq!((slots[0].owner.load(Ordering::Relaxed), slots[0].count.load(Ordering::Relaxed)), (0, 0));
     }
 }

@@ -229,6 +229,16 @@ impl RawMutex {
         Ok(())
     }
 
+    /// Give back what an acquisition returned, unused (the taking call was interrupted or timed out later):
+    /// a clean one is unlocked; one taken over from a dead owner stays marked `OWNER_DIED`, so the next
+    /// acquirer still learns that the data may be half-updated.
+    pub fn give_back(&self, me: Owner, acquired: Acquired) -> Result<(), MutexError> {
+        match acquired {
+            Acquired::Clean => self.unlock(me),
+            Acquired::OwnerDied(pid) => self.give_back_owner_died(me, pid),
+        }
+    }
+
     /// Release the lock held by `me`, waking one sleeper if there may be any.
     #[inline]
     pub fn unlock(&self, me: Owner) -> Result<(), MutexError> {

@@ -303,7 +303,7 @@ impl RawRwLock {
             }
             other => {
                 self.open_gate();
-                let _ = self.write.unlock(me);
+                let _ = self.write.give_back(me, acquired);
                 Ok(match other {
                     Wait::Failed(e) => Wait::Failed(e),
                     _ => Wait::TimedOut,

@@ -26,9 +26,11 @@
 //! ever taken by a successful CAS, so an interrupted or timed-out wait consumes nothing.
 //!
 //! Accounting: a `post` by a process that holds permits returns one of them; a `post` by one that holds
-//! none adds a permit that nobody holds (a producer's post). A process killed between the two steps of a
-//! tracked take or of a post leaves its count one too high, so one permit more than it held comes back:
-//! never above `max`. Dead holders are found every [`SLICE`](super::SLICE) by waiters and, throttled, by
+//! none adds a permit that nobody holds (a producer's post). Where a kill can make one permit too many
+//! come back (each bounded, never above `max`, which for a counting `Semaphore` is 2^31-1 and for a
+//! `BinarySemaphore` 1): each thread of the killed process that was between the two steps of a tracked
+//! take or of a post (its count one too high), and each reclaimer killed while giving a dead holder's
+//! count back (one unit given twice, see [`super::holders`]). A permit is never lost. Dead holders are found every [`SLICE`](super::SLICE) by waiters and, throttled, by
 //! failed `try_wait`s ([`RawSemaphore::reclaim_dead`]).
 
 use std::sync::atomic::{AtomicU32, Ordering};

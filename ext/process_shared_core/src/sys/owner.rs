@@ -24,21 +24,30 @@
 //! own: record locks are not inherited). If it cannot be used (no `/dev/shm`, a hostile file there), a
 //! private, unlinked registry is made instead: forked children still share it, unrelated processes can
 //! then not judge each other (`Unknown`). POSIX record locks are dropped when the process closes *any*
-//! descriptor of the file: the descriptor is kept open for the life of the process and the file is never
-//! opened twice.
+//! descriptor of the file: the descriptor is kept open for the life of the process (moved to a high
+//! number, [`HIGH_FD`], out of the way of code that closes or reuses low ones) and the file is never
+//! opened twice on purpose. Code that closes every descriptor anyway (a `closefrom` loop) drops our lock,
+//! and others may then take our locks over as from a dead process: that is unsupported, and documented.
+//! What we can do, we do: every [`liveness`] question first checks that our descriptor still is our
+//! registry (`fstat`, compared with the tag) and answers `Unknown` if it is not, so a process whose
+//! descriptor was closed (or reused for another file) never judges others dead by asking the wrong file;
+//! and it re-opens the registry and locks its own byte again, so that it looks alive again.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// The bits of a `u64` an owner id can occupy; the two above are free for flags.
 pub const ID_MASK: u64 = (1 << 62) - 1;
 const TAG_SHIFT: u32 = 32;
 const TAG_MASK: u64 = (1 << 30) - 1;
+/// The lowest descriptor number the registry is moved to (when the limit on open files allows it).
+pub const HIGH_FD: i32 = 512;
 /// Where the shared registry lives (outside the names `shm::PREFIX` gives to named objects).
 pub const REGISTRY: &str = "/dev/shm/process_shared-owners";
 
 static FD: AtomicI32 = AtomicI32::new(-1);
 static TAG: AtomicU32 = AtomicU32::new(0);
 static ID: AtomicU64 = AtomicU64::new(0);
+static OPENING: AtomicBool = AtomicBool::new(false);
 
 /// What can be told about the process behind an owner id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,9 +80,10 @@ pub fn tag_of(id: u64) -> u32 {
 /// async-signal-safe.
 pub(crate) fn forget_in_child() {
     ID.store(0, Ordering::Relaxed);
+    OPENING.store(false, Ordering::Relaxed); // the thread that held it is not in the child
 }
 
-/// Whether the process whose owner id is `id` is alive. Never blocks (one `fcntl(F_GETLK)`).
+/// Whether the process whose owner id is `id` is alive. Never blocks (an `fstat` and an `fcntl(F_GETLK)`).
 pub fn liveness(id: u64) -> Liveness {
     let id = id & ID_MASK;
     if id == 0 {
@@ -89,6 +99,12 @@ pub fn liveness(id: u64) -> Liveness {
         return Liveness::Unknown;
     }
     let fd = FD.load(Ordering::Relaxed);
+    if checked_tag(fd) != Some(tag) {
+        // Our descriptor was closed behind our back (or now names another file): our own lock is gone.
+        // Never judge anyone by the wrong file; take our byte back for next time.
+        relock(me);
+        return Liveness::Unknown;
+    }
     let mut fl = lock_request(libc::F_WRLCK as i16, id as u32);
     // SAFETY: F_GETLK on our registry descriptor with a valid, initialised `flock` that the call fills in.
     if unsafe { libc::fcntl(fd, libc::F_GETLK, &mut fl) } != 0 {
@@ -151,22 +167,62 @@ fn register() -> u64 {
     }
 }
 
+/// After our registry descriptor was lost: open the shared registry again and, if it is the same file (same
+/// tag as our id), lock our own byte again. The old descriptor number is left alone: it is no longer ours.
+#[cold]
+fn relock(me: u64) {
+    let old = FD.load(Ordering::SeqCst);
+    opening(|| {
+        if FD.load(Ordering::SeqCst) != old {
+            return; // another thread did it meanwhile
+        }
+        // Losing the descriptor dropped every lock we held on the registry, so the `move_high` in here
+        // cannot drop one.
+        let Some((fd, tag)) = open_shared() else {
+            return;
+        };
+        if u64::from(tag) == me >> TAG_SHIFT {
+            let fl = lock_request(libc::F_WRLCK as i16, me as u32);
+            // SAFETY: F_SETLK (non-blocking) on the descriptor just opened, with a valid `flock`. Fails only
+            // if another live process drew our slot meanwhile (then we stay Unknown to it: safe).
+            unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) };
+        }
+        // Even another file (the registry was replaced): then our checks answer Unknown, as they should.
+        FD.store(fd, Ordering::SeqCst);
+    });
+}
+
+/// Run `f` as the only thread of this process opening the registry: so that no thread closes a
+/// descriptor of it (in `move_high`) while another already holds a lock through another. A spin lock, not
+/// a `Mutex`: a fork while it is held must not leave the child stuck (the child handler frees it).
+fn opening<R>(f: impl FnOnce() -> R) -> R {
+    // Acquire/Release: what one opener stored (FD, TAG) is seen by the next.
+    while OPENING.swap(true, Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    let r = f();
+    OPENING.store(false, Ordering::Release);
+    r
+}
+
 /// The registry descriptor, opened on first use and never closed (see the module documentation).
 fn registry_fd() -> i32 {
     let fd = FD.load(Ordering::SeqCst);
     if fd >= 0 {
         return fd;
     }
-    let Some((fd, tag)) = open_shared().or_else(open_private) else {
-        return -1;
-    };
-    TAG.store(tag, Ordering::SeqCst);
-    match FD.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst) {
-        Ok(_) => fd,
-        // Another thread opened it first. Our descriptor is left open: closing it would drop every record
-        // lock this process holds on the file. Use theirs (same file: the same tag, stored by them).
-        Err(theirs) => theirs,
-    }
+    opening(|| {
+        let fd = FD.load(Ordering::SeqCst);
+        if fd >= 0 {
+            return fd; // another thread opened it first
+        }
+        let Some((fd, tag)) = open_shared().or_else(open_private) else {
+            return -1;
+        };
+        TAG.store(tag, Ordering::SeqCst);
+        FD.store(fd, Ordering::SeqCst);
+        fd
+    })
 }
 
 fn open_shared() -> Option<(i32, u32)> {
@@ -177,6 +233,7 @@ fn open_shared() -> Option<(i32, u32)> {
     if fd < 0 {
         return None;
     }
+    let fd = move_high(fd);
     match checked_tag(fd) {
         Some(tag) => {
             // Best effort: let every user's processes lock it (the umask narrowed the creation mode). Only
@@ -199,6 +256,7 @@ fn open_private() -> Option<(i32, u32)> {
         // SAFETY: a valid NUL-terminated directory path; O_TMPFILE makes an unnamed file in it.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
         if fd >= 0 {
+            let fd = move_high(fd);
             if let Some(tag) = checked_tag(fd) {
                 return Some((fd, tag));
             }
@@ -207,6 +265,24 @@ fn open_private() -> Option<(i32, u32)> {
         }
     }
     None
+}
+
+/// `fd` moved to a number of at least [`HIGH_FD`] (close-on-exec), or left where it is if the limit on
+/// open files does not allow it. Called before any lock is taken through it (closing then drops nothing).
+fn move_high(fd: i32) -> i32 {
+    if fd >= HIGH_FD {
+        return fd;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on our own descriptor returns a new one (or -1); then the old one is ours to
+    // close: callers run under `opening` while this process holds no lock on the registry.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD);
+        if high < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        high
+    }
 }
 
 /// The tag of an open registry: a regular file (not a FIFO, device or directory someone put there).
