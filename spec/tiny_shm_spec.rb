@@ -5,7 +5,7 @@ require "rbconfig"
 # Issue 10, point 1: a full /dev/shm refuses space (Errno::ENOSPC / ENOMEM) instead of killing the process
 # with SIGBUS. A child in a private mount namespace (`unshare -m`) gets a 1 MiB tmpfs on /dev/shm and runs
 # every class's constructor and typical use, anonymous and named, until space runs out.
-RSpec.describe "a 1 MiB /dev/shm (issue 10, point 1)" do
+module TinyShmSpec
   WORKER = <<~'RUBY'
     PS = ProcessShared
     uses = {
@@ -67,7 +67,9 @@ RSpec.describe "a 1 MiB /dev/shm (issue 10, point 1)" do
     status = $?
     print Marshal.dump([status.exitstatus, status.termsig, out, Dir.children("/dev/shm").sort])
   RUBY
+end
 
+RSpec.describe "a 1 MiB /dev/shm (issue 10, point 1)" do
   def unshare_works?
     Process.uid.zero? && system("unshare", "-m", "true", out: File::NULL, err: File::NULL)
   end
@@ -76,7 +78,9 @@ RSpec.describe "a 1 MiB /dev/shm (issue 10, point 1)" do
     skip "needs root and unshare -m (a private mount namespace for a tiny tmpfs)" unless unshare_works?
 
     lib = File.expand_path("../lib", __dir__)
-    out = IO.popen(["unshare", "-m", RbConfig.ruby, "-e", DRIVER, RbConfig.ruby, lib, WORKER], &:read)
+    out = IO.popen(
+      ["unshare", "-m", RbConfig.ruby, "-e", TinyShmSpec::DRIVER, RbConfig.ruby, lib, TinyShmSpec::WORKER], &:read
+    )
     code, sig, worker_out, left = Marshal.load(out) # rubocop:disable Security/MarshalLoad
     expect(sig).to be_nil, "the worker died of signal #{sig} (#{Signal.signame(sig.to_i)})"
     expect(code).to eq(0)
