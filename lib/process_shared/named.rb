@@ -20,6 +20,9 @@ module ProcessShared
   # alone. <tt>Klass.unlink(name)</tt> removes the name (those who have the object keep it);
   # <tt>Klass.exist?(name)</tt>. Anonymous objects (no +name:+) leave nothing in the filesystem.
   #
+  # Space is reserved when the object is made: a full <tt>/dev/shm</tt> raises +Errno::ENOSPC+ (nothing is
+  # left behind), never a SIGBUS on a later access.
+  #
   # Limits: opening waits for a creator that is initialising the object (microseconds) with the GVL held;
   # and, as with any memory-mapped file, another program that truncates the file under
   # <tt>/dev/shm</tt> makes later accesses fail with SIGBUS.

@@ -162,6 +162,8 @@ fn validate(
     if len != payload_len as u64 || file.size()? < want {
         return Err(NamedError::WrongSize(len));
     }
+    // A sparse file (made by another program) would raise SIGBUS on a full filesystem: reserve it now.
+    file.reserve_existing(want)?;
     Ok(Named { mapping: file.map(want as usize)?, created: false })
 }
 

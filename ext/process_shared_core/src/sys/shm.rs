@@ -129,12 +129,49 @@ impl ShmFile {
         Ok(st.st_size as u64)
     }
 
-    /// Set the size (new bytes read as zero).
+    /// Set the size to `len` and reserve every page of it (`posix_fallocate`; where the filesystem cannot,
+    /// zeros written page by page with `pwrite`), so that no later access through a mapping can raise
+    /// SIGBUS for lack of space: `ENOSPC` (or `ENOMEM`) now instead. Only for a file nobody uses yet (the
+    /// fallback writes zeros).
     pub fn set_size(&self, len: u64) -> io::Result<()> {
         let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
-        // SAFETY: ftruncate on a descriptor we own.
-        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), len) } != 0 {
-            return Err(io::Error::last_os_error());
+        // SAFETY: posix_fallocate on a descriptor we own; it returns the error number instead of setting errno.
+        match unsafe { libc::posix_fallocate(self.fd.as_raw_fd(), 0, len) } {
+            0 => Ok(()),
+            libc::EOPNOTSUPP | libc::EINVAL => self.write_zeros(len),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+
+    /// Reserve the first `len` bytes of a file others may be using (a sparse one made by someone else),
+    /// without changing a byte: `fallocate(2)` (no emulation: writing zeros could overwrite live data).
+    /// A filesystem without it is left as is.
+    pub fn reserve_existing(&self, len: u64) -> io::Result<()> {
+        let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: fallocate (mode 0: allocate, never shrink or change data) on a descriptor we own.
+        if unsafe { libc::fallocate(self.fd.as_raw_fd(), 0, 0, len) } != 0 {
+            let e = super::errno();
+            if e != libc::EOPNOTSUPP && e != libc::EINVAL {
+                return Err(io::Error::from_raw_os_error(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_zeros(&self, len: libc::off_t) -> io::Result<()> {
+        let page = vec![0u8; super::mmap::page_size()];
+        let mut at: libc::off_t = 0;
+        while at < len {
+            let n = (page.len() as libc::off_t).min(len - at) as usize;
+            // SAFETY: pwrite of `n <= page.len()` bytes from our buffer to a descriptor we own.
+            let w = unsafe { libc::pwrite(self.fd.as_raw_fd(), page.as_ptr().cast(), n, at) };
+            if w < 0 {
+                if super::errno() == libc::EINTR {
+                    continue;
+                }
+                return Err(io::Error::last_os_error());
+            }
+            at += w as libc::off_t;
         }
         Ok(())
     }
