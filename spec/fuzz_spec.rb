@@ -116,6 +116,7 @@ module ProcessSharedFuzz
       @methods = {}
       @arities = {}
       @pool = []
+      @named = ENV["FUZZ_NAMED"] == "1"
     end
 
     def run
@@ -198,28 +199,48 @@ module ProcessSharedFuzz
     end
 
     def make(kind)
+      n = named
       case kind
-      when :mem then PS::SharedMemory.new(pick([1, 2, 7, 8, 16, 64, 255, 4096]))
-      when :typed_mem then PS::SharedMemory.new(pick(TYPES), @rng.rand(1..16))
-      when :ary then PS::SharedArray.new(pick(TYPES), @rng.rand(1..16))
-      when :sem then PS::Semaphore.new(@rng.rand(0..3))
-      when :bsem then PS::BinarySemaphore.new(@rng.rand(0..1))
-      when :mutex then PS::Mutex.new
-      when :monitor then PS::Monitor.new
-      when :cv then PS::ConditionVariable.new
+      when :mem then PS::SharedMemory.new(pick([1, 2, 7, 8, 16, 64, 255, 4096]), **n)
+      when :typed_mem then PS::SharedMemory.new(pick(TYPES), @rng.rand(1..16), **n)
+      when :ary then PS::SharedArray.new(pick(TYPES), @rng.rand(1..16), **n)
+      when :sem then PS::Semaphore.new(@rng.rand(0..3), **n)
+      when :bsem then PS::BinarySemaphore.new(@rng.rand(0..1), **n)
+      when :mutex then PS::Mutex.new(**n)
+      when :monitor then PS::Monitor.new(**n)
+      when :cv then PS::ConditionVariable.new(**n)
       when :cond then (pool_of(PS::Monitor).reject(&:closed?).sample(random: @rng) || PS::Monitor.new).new_cond
       when :facade
         (pool_of(PS::Semaphore).reject(&:closed?).sample(random: @rng) || PS::BinarySemaphore.new).to_mtx
       when :mixin then Object.new.extend(PS::MonitorMixin)
       when :mixed then Mixed.new
-      when :atomic then PS::AtomicInteger.new(pick([0, 1, -1, 2**63 - 1, -2**63]))
-      when :counters then PS::Counters.new(pick([0, 1, 2, 3, 65]))
-      when :event then PS::Event.new
-      when :latch then PS::CountDownLatch.new(@rng.rand(0..2))
-      when :barrier then PS::Barrier.new(@rng.rand(1..3))
-      when :rwlock then PS::ReadWriteLock.new
-      when :queue then PS::Queue.new(capacity: pick([8, 64, 4096]), max: pick([nil, 1, 3]))
+      when :atomic then PS::AtomicInteger.new(pick([0, 1, -1, 2**63 - 1, -2**63]), **n)
+      when :counters then PS::Counters.new(pick([0, 1, 2, 3, 65]), **n)
+      when :event then PS::Event.new(**n)
+      when :latch then PS::CountDownLatch.new(@rng.rand(0..2), **n)
+      when :barrier then PS::Barrier.new(@rng.rand(1..3), **n)
+      when :rwlock then PS::ReadWriteLock.new(**n)
+      when :queue then PS::Queue.new(capacity: pick([8, 64, 4096]), max: pick([nil, 1, 3]), **n)
       end
+    rescue Errno::ENOSPC, Errno::ENOMEM, PS::Error => e
+      # Named: the name may be taken by another class or size, or /dev/shm full. Fall back to anonymous.
+      raise unless @named
+
+      @stats[:"make #{e.class}"] += 1
+      @named = false
+      begin
+        make(kind)
+      ensure
+        @named = true
+      end
+    end
+
+    # With FUZZ_NAMED=1, most new objects are named, from a few names shared by every class: reopening a
+    # name as another class, or with another size, must raise cleanly; so must a full /dev/shm.
+    def named
+      return {} unless @named && chance(0.7)
+
+      { name: "fuzz.#{Process.pid}.#{@rng.rand(6)}" }
     end
 
     def pool_of(klass) = @pool.select { |o| o.is_a?(klass) }
@@ -907,15 +928,14 @@ RSpec.describe "Ruby API fuzz", timeout: false do
     counts.sort_by { |k, v| [-v, k.to_s] }.map { |k, v| "#{k}: #{v}" }.join(", ")
   end
 
-  it "survives random calls with random arguments, closed objects and garbage in shared memory",
-     lifecycle: false do # it has its own GC.stress phase
+  # Runs the fuzz child (under the command prefix `wrap`, with extra environment `env`) and checks its report.
+  def fuzz(calls:, stress_calls:, wrap: [], env: {})
     seed = Integer(ENV.fetch("FUZZ_SEED") { Random.new_seed % 1_000_000_000 })
-    calls = Integer(ENV.fetch("FUZZ_CALLS", 100_000))
-    stress_calls = Integer(ENV.fetch("FUZZ_STRESS_CALLS", 300))
-    replay = "FUZZ_SEED=#{seed} FUZZ_CALLS=#{calls} FUZZ_STRESS_CALLS=#{stress_calls} rspec spec/fuzz_spec.rb"
+    replay = "#{env.map { |k, v| "#{k}=#{v} " }.join}FUZZ_SEED=#{seed} FUZZ_CALLS=#{calls} " \
+             "FUZZ_STRESS_CALLS=#{stress_calls} rspec spec/fuzz_spec.rb"
     reader, writer = IO.pipe
     start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    pid = Process.spawn(RbConfig.ruby, __FILE__, "--child", seed.to_s, calls.to_s, stress_calls.to_s,
+    pid = Process.spawn(env, *wrap, RbConfig.ruby, __FILE__, "--child", seed.to_s, calls.to_s, stress_calls.to_s,
                         ENV.fetch("FUZZ_TRACE", "0"), out: writer)
     (@__children ||= []) << pid # killed if the example fails or times out
     writer.close
@@ -952,5 +972,26 @@ RSpec.describe "Ruby API fuzz", timeout: false do
     violations = "#{report[:violation_count]} violation(s):\n  #{report[:violations].join("\n  ")}"
     expect(report[:violations]).to be_empty, "#{violations}\n#{summary}"
     expect(report[:stats][:steps]).to eq(calls + stress_calls)
+    report
+  ensure
+    Dir["/dev/shm/process_shared.fuzz.#{pid}.*"].each { |f| File.unlink(f) } if pid
+  end
+
+  it "survives random calls with random arguments, closed objects and garbage in shared memory",
+     lifecycle: false do # it has its own GC.stress phase
+    fuzz(calls: Integer(ENV.fetch("FUZZ_CALLS", 100_000)), stress_calls: Integer(ENV.fetch("FUZZ_STRESS_CALLS", 300)))
+  end
+
+  # Issue 10, point 8: named objects (a few names shared by every class) in a /dev/shm of 1 MiB, in a
+  # private mount namespace: reopening a name as another class or size, and running out of space, raise
+  # cleanly (ENOSPC, ENOMEM, ProcessShared::Error), never a signal.
+  it "survives the same with named objects in a full /dev/shm", lifecycle: false do
+    tiny = ["unshare", "-m", "--", "sh", "-c",
+            'mount --make-rprivate / && mount -t tmpfs -o size=1m tmpfs /dev/shm && exec "$@"', "sh"]
+    skip "needs root and unshare -m" unless Process.uid.zero? && system(*tiny, "true", err: File::NULL)
+
+    report = fuzz(calls: Integer(ENV.fetch("FUZZ_NAMED_CALLS", 20_000)), stress_calls: 100, wrap: tiny,
+                  env: { "FUZZ_NAMED" => "1" })
+    expect(report[:stats].keys.grep(/\Amake /)).not_to be_empty, "no name was ever refused: #{report[:stats]}"
   end
 end

@@ -42,32 +42,12 @@ impl SharedMapping {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
-        let m = SharedMapping { ptr, len: rounded };
-        if fd.is_none() {
-            m.populate()?; // (a file's pages are reserved by its creator: `ShmFile::set_size`)
-        }
-        Ok(m)
-    }
-
-    /// Allocate every page of a new anonymous mapping now (`MADV_POPULATE_WRITE`), so that running out of
-    /// memory is `ENOMEM` here rather than a fault later; a kernel without it (before 5.14) gets each page
-    /// touched instead (anonymous shared memory has no size limit, so touching cannot raise SIGBUS).
-    fn populate(&self) -> io::Result<()> {
-        // SAFETY: advice on exactly the range we just mapped; it only faults pages in.
-        if unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_POPULATE_WRITE) } == 0 {
-            return Ok(());
-        }
-        match super::errno() {
-            libc::EINVAL => {
-                for off in (0..self.len).step_by(page_size()) {
-                    // SAFETY: inside the fresh, zeroed, writable mapping nobody else has seen yet.
-                    unsafe { std::ptr::write_volatile(self.ptr.as_ptr().add(off), 0) };
-                }
-                Ok(())
-            }
-            libc::EFAULT | libc::EHWPOISON => Err(io::Error::from_raw_os_error(libc::ENOMEM)),
-            e => Err(io::Error::from_raw_os_error(e)),
-        }
+        // No pre-faulting of anonymous mappings: they live in the kernel's internal shmem, not in the
+        // /dev/shm mount, so no filesystem limit can make a later touch fail with SIGBUS; their size is
+        // charged to the commit limit here (mmap fails with ENOMEM when the kernel refuses it), and pages
+        // are allocated when first touched, so a large region costs only what is used. A named file's pages
+        // are reserved by its creator (`ShmFile::set_size`).
+        Ok(SharedMapping { ptr, len: rounded })
     }
 
     /// Start of the mapping (page aligned, so aligned for every primitive type).
