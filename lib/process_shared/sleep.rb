@@ -17,13 +17,6 @@ module ProcessShared
       end
     end
 
-    private
-
-    # Take the lock back after the sleep (Mutex overrides this natively with an uninterruptible re-lock).
-    def _relock
-      lock
-    end
-
     # Timeouts are nil or non-negative real numbers (the native methods check their own).
     def self.check_timeout(timeout)
       valid = case timeout # Module#=== works even for a BasicObject
@@ -36,6 +29,13 @@ module ProcessShared
 
       shown = Kernel.instance_method(:inspect).bind_call(timeout) # BasicObject has no #inspect
       raise ArgumentError, "timeout must be nil or a non-negative number of seconds, got #{shown}"
+    end
+
+    private
+
+    # Take the lock back after the sleep (Mutex overrides this natively with an uninterruptible re-lock).
+    def _relock
+      lock
     end
   end
 end
