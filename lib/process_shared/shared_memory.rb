@@ -127,7 +127,9 @@ module ProcessShared
         raise NotImplementedError, "#{self.class}#to_ptr needs the ffi gem: require \"ffi\" first"
       end
 
-      ::FFI::Pointer.new(address).slice(0, size)
+      # The pointer (and every slice or offset of it, which references its parent) keeps this object, and
+      # so the mapping, alive: reading it after the SharedMemory is dropped and collected is safe.
+      ::FFI::Pointer.new(address).slice(0, size).tap { |ptr| ptr.instance_variable_set(:@memory, self) }
     end
 
     private

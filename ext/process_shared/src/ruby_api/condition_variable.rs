@@ -9,7 +9,7 @@ use super::errors;
 use super::monitor::Monitor;
 use super::mutex::Mutex;
 use super::shared::{self, NamedSpec, Primitive, Shared};
-use super::threads::me;
+use super::threads::{self, me};
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::ConditionVariable", free_immediately, size)]
@@ -89,8 +89,8 @@ impl ConditionVariable {
         let lock = Lock::of(ruby, lock)?;
         let ticket = cv.begin_wait();
         let released = match lock {
-            Lock::Mutex(m) => m.sh.get(ruby).map(|raw| raw.unlock(me).is_ok()),
-            Lock::Monitor(mon) => mon.sh.get(ruby).map(|raw| raw.release_all(me).is_ok()),
+            Lock::Mutex(m) => m.sh.get(ruby).map(|raw| raw.unlock(me).is_ok() && suspended(raw)),
+            Lock::Monitor(mon) => mon.sh.get(ruby).map(|raw| raw.release_all(me).is_ok() && suspended(raw.mutex())),
         };
         match released {
             Ok(true) => {}
@@ -131,7 +131,9 @@ impl ConditionVariable {
                 if raw.is_owned_by(me) {
                     return Ok(()); // interrupted before step 2 released it
                 }
-                Mutex::relock(ruby, &raw)
+                let error = Mutex::relock(ruby, &raw);
+                threads::resume(&raw);
+                error
             }
             Lock::Monitor(mon) => {
                 let raw = mon.sh.pin(ruby)?;
@@ -139,6 +141,7 @@ impl ConditionVariable {
                     return Ok(());
                 }
                 let error = Mutex::relock(ruby, raw.mutex());
+                threads::resume(raw.mutex());
                 if raw.is_owned_by(me) {
                     raw.restore(count);
                 }
@@ -161,6 +164,12 @@ impl ConditionVariable {
     fn waiters(ruby: &Ruby, rb_self: &ConditionVariable) -> Result<u32, Error> {
         Ok(rb_self.sh.get(ruby)?.waiters())
     }
+}
+
+/// After a condition wait released `raw`: set the thread's record of it aside (see [`threads::suspend`]).
+fn suspended(raw: &process_shared_core::sync::RawMutex) -> bool {
+    threads::suspend(raw);
+    true
 }
 
 impl Primitive for ConditionVariable {

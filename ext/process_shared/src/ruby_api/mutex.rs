@@ -60,6 +60,18 @@ impl Mutex {
         }
     }
 
+    /// `_relock` (Mutex#sleep's `ensure`, interrupts deferred): take the lock back whatever interrupts
+    /// arrive meanwhile, then raise the interrupt's exception (or `OwnerDeadError`) holding it.
+    fn relock_after_sleep(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
+        let raw = rb_self.sh.pin(ruby)?;
+        if raw.is_owned_by(me()) {
+            return Ok(rb_self);
+        }
+        let error = Self::relock(ruby, &raw);
+        threads::hold(&raw);
+        error.map_or(Ok(rb_self), Err)
+    }
+
     fn unlock(ruby: &Ruby, rb_self: Obj<Mutex>) -> Result<Obj<Mutex>, Error> {
         let raw = rb_self.sh.get(ruby)?;
         raw.unlock(me())
@@ -155,6 +167,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_singleton_method("_new_named", method!(Mutex::new_named, -1))?;
     c.define_method("lock", method!(Mutex::lock, 0))?;
     c.define_method("unlock", method!(Mutex::unlock, 0))?;
+    c.define_private_method("_relock", method!(Mutex::relock_after_sleep, 0))?;
     c.define_method("try_lock", method!(Mutex::try_lock, -1))?;
     c.define_method("locked?", method!(Mutex::is_locked, 0))?;
     c.define_method("owned?", method!(Mutex::is_owned, 0))?;

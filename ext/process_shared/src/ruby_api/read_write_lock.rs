@@ -171,6 +171,9 @@ impl ReadWriteLock {
     fn try_write_lock(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<bool, Error> {
         let patience = Patience::of_try(ruby, argv)?;
         let rw = rb_self.lock(ruby)?;
+        if rw.is_write_owned_by(me()) || threads::read_holds(&rw) > 0 {
+            return Ok(false); // would block forever (as Thread::Mutex#try_lock answers for its owner)
+        }
         match Self::take_write(ruby, &rw, patience)? {
             Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),
             held => Ok(held.is_some()),

@@ -8,8 +8,10 @@
 //! GC, after which the cache is refreshed.
 //!
 //! Held locks: `Mutex#lock`/`#try_lock` and a monitor's outermost entry record the lock's address in a
-//! per-native-thread list; unlocking removes it. A `TracePoint(:thread_end)` (lib/process_shared/fork.rb)
-//! calls [`thread_ended`] in every ending thread, which marks what is left `OWNER_DIED`. (`Mutex#synchronize`
+//! per-native-thread list; unlocking removes it (and a condition wait moves it aside while it has released
+//! the lock: [`suspend`], [`resume`]). Every thread ending, normally or by an exception or `Thread#kill`,
+//! calls [`thread_ended`] (lib/process_shared/fork.rb: an `ensure` around each thread's block, since Ruby's
+//! `TracePoint(:thread_end)` fires only on a normal end), which marks what is left `OWNER_DIED`. (`Mutex#synchronize`
 //! needs no entry: its block always unwinds through the unlock.) The memory behind a recorded address stays
 //! mapped because closing or collecting a lock that a thread of this process holds leaks its mapping.
 //!
@@ -26,6 +28,9 @@ thread_local! {
     static CURRENT: Cell<(u64, usize, u64)> = const { Cell::new((0, usize::MAX, 0)) };
     /// Addresses of the `RawMutex`es held through `lock`/`enter` by the Ruby thread on this native thread.
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Records moved out of `HELD` by [`suspend`] while a condition wait has released the lock (so a lock
+    /// closed meanwhile is never touched by [`thread_ended`]); [`resume`] moves one back.
+    static SUSPENDED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     /// Read locks held by that thread: (`RawRwLock` address, reader slot, holds).
     static READS: RefCell<Vec<(usize, usize, u32)>> = const { RefCell::new(Vec::new()) };
 }
@@ -75,6 +80,31 @@ pub fn release(raw: &RawMutex) {
     });
 }
 
+/// A condition wait has released `raw`: move the calling thread's record of it (if any: `synchronize`
+/// keeps none) aside, so that a thread ending while it waits does not touch a lock it does not hold.
+pub fn suspend(raw: &RawMutex) {
+    let addr = raw as *const RawMutex as usize;
+    let had = HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.iter().rposition(|&a| a == addr).map(|i| h.swap_remove(i)).is_some()
+    });
+    if had {
+        SUSPENDED.with(|s| s.borrow_mut().push(addr));
+    }
+}
+
+/// The condition wait has taken `raw` back: restore the record [`suspend`] moved aside, if there was one.
+pub fn resume(raw: &RawMutex) {
+    let addr = raw as *const RawMutex as usize;
+    let had = SUSPENDED.with(|s| {
+        let mut s = s.borrow_mut();
+        s.iter().rposition(|&a| a == addr).map(|i| s.swap_remove(i)).is_some()
+    });
+    if had {
+        hold(raw);
+    }
+}
+
 /// Record one more read hold of `rw` (reader slot `slot`) by the calling thread.
 pub fn hold_read(rw: &RawRwLock, slot: usize) {
     let addr = rw as *const RawRwLock as usize;
@@ -122,6 +152,7 @@ pub fn thread_ended() {
             rw.release_read(slot);
         }
     }
+    SUSPENDED.with(|s| s.borrow_mut().clear()); // locks it had released: not ours to mark
     let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
     for addr in held {
         // SAFETY: `addr` was recorded from a live `&RawMutex` in a mapping that stays mapped while a thread
@@ -135,5 +166,6 @@ pub fn thread_ended() {
 /// In a forked child: the forking thread's records are the parent's business.
 pub fn after_fork() {
     HELD.with(|h| h.borrow_mut().clear());
+    SUSPENDED.with(|s| s.borrow_mut().clear());
     READS.with(|r| r.borrow_mut().clear());
 }

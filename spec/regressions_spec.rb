@@ -1,0 +1,135 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+
+# Reproductions from issue 10 (points 2 and 6): each failed on the code before its fix. Crashes run in a
+# forked child, so that a segfault fails the example instead of killing the run.
+RSpec.describe "issue 10 regressions" do
+  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  it "closing a named Mutex while a thread waits on its ConditionVariable, then ending the thread, does not crash" do
+    name = "ps-reg-cv-close-#{Process.pid}"
+    pid = fork_child do
+      mutex = ProcessShared::Mutex.new(name: name)
+      cond = ProcessShared::ConditionVariable.new
+      waiting = Thread::Queue.new
+      waiter = Thread.new do
+        mutex.lock
+        waiting << true
+        cond.wait(mutex)
+      rescue ProcessShared::ClosedError, IOError
+        nil
+      end
+      waiting.pop
+      mutex.synchronize { nil } # the waiter has released it: it is asleep on the condition
+      mutex.close
+      waiter.kill
+      waiter.join
+      GC.start
+      Thread.new { nil }.join # reuses the native thread the waiter ran on
+    end
+    wait_child(pid)
+  ensure
+    ProcessShared::Mutex.unlink(name) rescue nil # rubocop:disable Style/RescueModifier
+  end
+
+  it "SharedMemory#to_ptr keeps the memory alive after the SharedMemory is dropped and GC runs" do
+    require "ffi"
+    pid = fork_child do
+      ptr = ProcessShared::SharedMemory.new(1 << 20).tap { |m| m.put_int32(0, 42) }.to_ptr
+      4.times { GC.start(full_mark: true, immediate_sweep: true) }
+      raise "read #{ptr.get_int32(0)}" unless ptr.get_int32(0) == 42
+    end
+    wait_child(pid)
+  end
+
+  it "Mutex#sleep interrupted by Thread#raise during the re-lock raises only holding the lock" do
+    mutex = ProcessShared::Mutex.new
+    asleep = Thread::Queue.new
+    sleeper = Thread.new do
+      Thread.current.report_on_exception = false
+      mutex.lock
+      asleep << true
+      mutex.sleep
+    rescue RuntimeError
+      mutex.owned?
+    end
+    asleep.pop
+    sleep 0.01 until sleeper.status == "sleep"
+    mutex.lock # the sleeper has unlocked; it will block re-locking once woken
+    sleeper.wakeup
+    sleep 0.01 until sleeper.status == "sleep" # now blocked in the re-lock
+    sleeper.raise("interrupt")
+    sleep 0.1
+    mutex.unlock
+    expect(sleeper.value).to be(true)
+  end
+
+  it "ReadWriteLock#try_write_lock while holding a read lock answers false" do
+    rw = ProcessShared::ReadWriteLock.new
+    rw.acquire_read_lock
+    expect(rw.try_write_lock).to be(false)
+    expect(rw.try_write_lock(0.05)).to be(false)
+    rw.release_read_lock
+    rw.acquire_write_lock
+    expect(rw.try_write_lock).to be(false)
+    rw.release_write_lock
+  end
+
+  {
+    "an exception" => ->(t) { t.raise("boom") },
+    "Thread#kill" => lambda(&:kill)
+  }.each do |how, finish|
+    it "a thread ended by #{how} while holding a Mutex is noticed by another process" do
+      mutex = ProcessShared::Mutex.new
+      go = handshake
+      holder = Thread.new do
+        Thread.current.report_on_exception = false
+        mutex.lock
+        go.wait
+        sleep
+      end
+      sleep 0.01 until mutex.locked?
+      finish.call(holder)
+      begin
+        holder.join
+      rescue RuntimeError
+        nil
+      end
+      r, w = IO.pipe
+      pid = fork_child do
+        r.close
+        begin
+          w.write(mutex.try_lock(1.5).to_s)
+        rescue ProcessShared::OwnerDeadError
+          w.write("dead")
+        end
+      end
+      w.close
+      expect(r.read).to eq("dead")
+      wait_child(pid)
+    end
+
+    it "a thread ended by #{how} while holding a Monitor and a write lock is noticed" do
+      mon = ProcessShared::Monitor.new
+      rw = ProcessShared::ReadWriteLock.new
+      holder = Thread.new do
+        Thread.current.report_on_exception = false
+        mon.enter
+        rw.acquire_write_lock
+        sleep
+      end
+      sleep 0.01 until holder.status == "sleep" && rw.write_locked?
+      finish.call(holder)
+      begin
+        holder.join
+      rescue RuntimeError
+        nil
+      end
+      expect { mon.try_enter }.to raise_error(ProcessShared::OwnerDeadError)
+      mon.exit
+      expect { rw.try_write_lock }.to raise_error(ProcessShared::OwnerDeadError)
+      rw.release_write_lock
+    end
+  end
+end
