@@ -34,7 +34,13 @@ impl Monitor {
     /// Enter for the calling thread, sleeping (GVL released, interruptible) while another holds it.
     /// `Acquired::OwnerDied` means it is held now (count 1), taken over from a dead owner.
     fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<Acquired, Error> {
-        Ok(Self::take(ruby, raw, Patience::FOREVER)?.unwrap_or(Acquired::Clean))
+        let me = me();
+        // A plain try first: a dead owner is taken over by the slow path (released GVL, interruptible).
+        let fast = raw.try_enter(me).map_err(|e| monitor_error(ruby, e))?.then_some(Acquired::Clean);
+        let slow = |deadline| raw.enter_slow(me, deadline, true);
+        let acquired = nogvl::acquire(ruby, fast, Patience::FOREVER, slow, |a| give_back(raw, me, a))?;
+        entered(raw);
+        Ok(acquired.unwrap_or(Acquired::Clean))
     }
 
     /// Enter for the calling thread within `patience` (re-entering if it is already inside): `None` if it

@@ -27,7 +27,8 @@ impl Mutex {
     /// `Acquired::OwnerDied` means the lock is held now, taken over from a dead owner.
     pub(crate) fn acquire(ruby: &Ruby, raw: &RawMutex) -> Result<Acquired, Error> {
         let me = me();
-        let fast = raw.try_acquire(me);
+        // A plain try first: a dead owner is taken over by the slow path (released GVL, interruptible).
+        let fast = raw.try_lock(me).then_some(Acquired::Clean);
         if fast.is_none() && raw.is_owned_by(me) {
             return Err(errors::process(ruby, "deadlock; lock already owned by this thread"));
         }
