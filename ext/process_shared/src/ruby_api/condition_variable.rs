@@ -89,8 +89,10 @@ impl ConditionVariable {
         let lock = Lock::of(ruby, lock)?;
         let ticket = cv.begin_wait();
         let released = match lock {
-            Lock::Mutex(m) => m.sh.get(ruby).map(|raw| raw.unlock(me).is_ok() && suspended(raw)),
-            Lock::Monitor(mon) => mon.sh.get(ruby).map(|raw| raw.release_all(me).is_ok() && suspended(raw.mutex())),
+            Lock::Mutex(m) => m.sh.get(ruby).map(|raw| raw.unlock(me).is_ok().then(|| threads::suspend(raw)).is_some()),
+            Lock::Monitor(mon) => {
+                mon.sh.get(ruby).map(|raw| raw.release_all(me).is_ok().then(|| threads::suspend(raw.mutex())).is_some())
+            }
         };
         match released {
             Ok(true) => {}
@@ -164,12 +166,6 @@ impl ConditionVariable {
     fn waiters(ruby: &Ruby, rb_self: &ConditionVariable) -> Result<u32, Error> {
         Ok(rb_self.sh.get(ruby)?.waiters())
     }
-}
-
-/// After a condition wait released `raw`: set the thread's record of it aside (see [`threads::suspend`]).
-fn suspended(raw: &process_shared_core::sync::RawMutex) -> bool {
-    threads::suspend(raw);
-    true
 }
 
 impl Primitive for ConditionVariable {

@@ -34,20 +34,20 @@ impl Monitor {
     /// Enter for the calling thread, sleeping (GVL released, interruptible) while another holds it.
     /// `Acquired::OwnerDied` means it is held now (count 1), taken over from a dead owner.
     fn acquire(ruby: &Ruby, raw: &RawMonitor) -> Result<Acquired, Error> {
-        let me = me();
         // A plain try first: a dead owner is taken over by the slow path (released GVL, interruptible).
-        let fast = raw.try_enter(me).map_err(|e| monitor_error(ruby, e))?.then_some(Acquired::Clean);
-        let slow = |deadline| raw.enter_slow(me, deadline, true);
-        let acquired = nogvl::acquire(ruby, fast, Patience::FOREVER, slow, |a| give_back(raw, me, a))?;
-        entered(raw);
-        Ok(acquired.unwrap_or(Acquired::Clean))
+        let fast = raw.try_enter(me()).map_err(|e| monitor_error(ruby, e))?.then_some(Acquired::Clean);
+        Ok(Self::take(ruby, raw, fast, Patience::FOREVER)?.unwrap_or(Acquired::Clean))
     }
 
-    /// Enter for the calling thread within `patience` (re-entering if it is already inside): `None` if it
-    /// ran out.
-    fn take(ruby: &Ruby, raw: &RawMonitor, patience: Patience) -> Result<Option<Acquired>, Error> {
+    /// Finish entering for the calling thread, after the non-sleeping attempt that gave `fast`, within
+    /// `patience`: `None` if it ran out.
+    fn take(
+        ruby: &Ruby,
+        raw: &RawMonitor,
+        fast: Option<Acquired>,
+        patience: Patience,
+    ) -> Result<Option<Acquired>, Error> {
         let me = me();
-        let fast = raw.try_acquire(me).map_err(|e| monitor_error(ruby, e))?;
         let slow = |deadline| raw.enter_slow(me, deadline, true);
         let acquired = nogvl::acquire(ruby, fast, patience, slow, |a| give_back(raw, me, a))?;
         if acquired.is_some() {
@@ -71,7 +71,8 @@ impl Monitor {
     fn try_enter(ruby: &Ruby, rb_self: &Monitor, argv: &[Value]) -> Result<bool, Error> {
         let patience = Patience::of_try(ruby, argv)?;
         let raw = rb_self.sh.pin(ruby)?;
-        match Self::take(ruby, &raw, patience)? {
+        let fast = raw.try_acquire(me()).map_err(|e| monitor_error(ruby, e))?;
+        match Self::take(ruby, &raw, fast, patience)? {
             None => Ok(false),
             Some(Acquired::Clean) => Ok(true),
             Some(Acquired::OwnerDied(pid)) => Err(errors::owner_dead(ruby, pid)),

@@ -69,7 +69,9 @@ impl Mutex {
             return Ok(rb_self);
         }
         let error = Self::relock(ruby, &raw);
-        threads::hold(&raw);
+        if raw.is_owned_by(me()) {
+            threads::hold(&raw); // not if the futex call itself failed: then nothing is held
+        }
         error.map_or(Ok(rb_self), Err)
     }
 

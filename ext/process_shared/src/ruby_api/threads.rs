@@ -71,38 +71,28 @@ pub fn hold(raw: &RawMutex) {
 /// Forget one record of `raw` for the calling thread (after the unlock that matches a `hold`).
 #[inline]
 pub fn release(raw: &RawMutex) {
-    let addr = raw as *const RawMutex as usize;
-    HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        if let Some(i) = h.iter().rposition(|&a| a == addr) {
-            h.swap_remove(i);
-        }
-    });
+    HELD.with(|h| take_record(&mut h.borrow_mut(), raw));
 }
 
 /// A condition wait has released `raw`: move the calling thread's record of it (if any: `synchronize`
 /// keeps none) aside, so that a thread ending while it waits does not touch a lock it does not hold.
 pub fn suspend(raw: &RawMutex) {
-    let addr = raw as *const RawMutex as usize;
-    let had = HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        h.iter().rposition(|&a| a == addr).map(|i| h.swap_remove(i)).is_some()
-    });
-    if had {
-        SUSPENDED.with(|s| s.borrow_mut().push(addr));
+    if HELD.with(|h| take_record(&mut h.borrow_mut(), raw)) {
+        SUSPENDED.with(|s| s.borrow_mut().push(raw as *const RawMutex as usize));
     }
 }
 
 /// The condition wait has taken `raw` back: restore the record [`suspend`] moved aside, if there was one.
 pub fn resume(raw: &RawMutex) {
-    let addr = raw as *const RawMutex as usize;
-    let had = SUSPENDED.with(|s| {
-        let mut s = s.borrow_mut();
-        s.iter().rposition(|&a| a == addr).map(|i| s.swap_remove(i)).is_some()
-    });
-    if had {
+    if SUSPENDED.with(|s| take_record(&mut s.borrow_mut(), raw)) {
         hold(raw);
     }
+}
+
+/// Remove the latest record of `raw` from `list`; whether there was one.
+fn take_record(list: &mut Vec<usize>, raw: &RawMutex) -> bool {
+    let addr = raw as *const RawMutex as usize;
+    list.iter().rposition(|&a| a == addr).map(|i| list.swap_remove(i)).is_some()
 }
 
 /// Record one more read hold of `rw` (reader slot `slot`) by the calling thread.
