@@ -8,8 +8,8 @@ require "tmpdir"
 # another class, garbage, a symlink, a directory, a FIFO, or someone else's) raises a clear error in every
 # class; the opener never dies of a signal or hangs, and the file is left exactly as it was.
 # (named_spec.rb covers a random 8 KiB file opened as a Semaphore, and wrong layouts per class.)
-RSpec.describe "hostile files under a name" do
-  PS = ProcessShared unless defined?(PS)
+module HostileFiles
+  PS = ProcessShared
 
   # Every named class (lib/process_shared/named.rb), with arguments giving a typical layout.
   CTORS = {
@@ -30,7 +30,9 @@ RSpec.describe "hostile files under a name" do
   }.freeze
   NAMED_SOURCE = File.read(File.expand_path("../lib/process_shared/named.rb", __dir__))
   BOUND = 10 # seconds: an opener taking longer hangs
+end
 
+RSpec.describe "hostile files under a name" do
   let(:prefix) { "hostile.#{Process.pid}.#{rand(1 << 30)}" }
 
   after do
@@ -52,7 +54,7 @@ RSpec.describe "hostile files under a name" do
   # A genuine object of +klass+ (its bytes and size are what a hostile file imitates), then unlinked.
   def genuine(klass)
     name = "#{prefix}.genuine.#{klass}"
-    obj = CTORS.fetch(klass).call(name: name)
+    obj = HostileFiles::CTORS.fetch(klass).call(name: name)
     bytes = File.binread(path(name))
     obj.close
     File.unlink(path(name))
@@ -60,7 +62,7 @@ RSpec.describe "hostile files under a name" do
   end
 
   # Opens +name+ as +klass+ in a forked child (at once for every pair); returns, per pair, the child's
-  # answer ([:ok] or [exception class, message]) and its exit status. Fails on a child that hangs.
+  # answer (["ok"] or [exception class, message]) and its exit status. Fails on a child that hangs.
   def open_in_children(pairs, **opts)
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     children = pairs.map do |klass, name|
@@ -68,12 +70,12 @@ RSpec.describe "hostile files under a name" do
       pid = fork do
         r.close
         answer = begin
-          CTORS.fetch(klass).call(name: name, **opts)
-          [:ok]
-        rescue Exception => e # rubocop:disable Lint/RescueException
+          HostileFiles::CTORS.fetch(klass).call(name: name, **opts)
+          ["ok"]
+        rescue Exception => e
           [e.class.name, e.message]
         end
-        w.write(Marshal.dump(answer))
+        w.write(answer.join("\t"))
         w.close
         exit!(0)
       end
@@ -81,16 +83,15 @@ RSpec.describe "hostile files under a name" do
       [pid, r]
     end
     children.map do |pid, r|
-      status = nil
       until (status = Process.wait2(pid, Process::WNOHANG)&.last)
-        if Process.clock_gettime(Process::CLOCK_MONOTONIC) - started > BOUND
+        if Process.clock_gettime(Process::CLOCK_MONOTONIC) - started > HostileFiles::BOUND
           Process.kill(:KILL, pid)
           Process.wait(pid)
-          raise "opener pid #{pid} hung (> #{BOUND} s)"
+          raise "opener pid #{pid} hung (> #{HostileFiles::BOUND} s)"
         end
         sleep 0.01
       end
-      answer = Marshal.load(r.read) rescue [:no_answer] # rubocop:disable Style/RescueModifier
+      answer = r.read.split("\t", 2)
       r.close
       [answer, status]
     end
@@ -99,7 +100,7 @@ RSpec.describe "hostile files under a name" do
   # Makes, for every class, the hostile file +make+ builds at that class's name, opens each in a child and
   # expects +error+ (a class) with a message matching +message+, a normal exit, and the file unchanged.
   def expect_refused(error, message, **opts, &make)
-    names = CTORS.keys.to_h { |klass| [klass, "#{prefix}.#{klass}"] }
+    names = HostileFiles::CTORS.keys.to_h { |klass| [klass, "#{prefix}.#{klass}"] }
     names.each { |klass, name| make.call(klass, path(name)) }
     before = names.transform_values { |name| snapshot(path(name)) }
     results = open_in_children(names, **opts)
@@ -118,31 +119,31 @@ RSpec.describe "hostile files under a name" do
   def refused = /is not a process_shared object/
 
   it "refuses a file cut inside its header" do
-    expect_refused(PS::Error, refused) { |klass, p| File.binwrite(p, genuine(klass)[0, 32]) }
+    expect_refused(ProcessShared::Error, refused) { |klass, p| File.binwrite(p, genuine(klass)[0, 32]) }
   end
 
   it "refuses a file whose header is intact but whose object is cut short (truncated), naming the sizes" do
-    expect_refused(PS::Error, /truncated: 100 bytes/) { |klass, p| File.binwrite(p, genuine(klass)[0, 100]) }
+    expect_refused(ProcessShared::Error, /truncated: 100 bytes/) { |klass, p| File.binwrite(p, genuine(klass)[0, 100]) }
   end
 
   it "refuses a zero-filled file of the wrong size (not an unfinished object of this class)" do
-    expect_refused(PS::Error, /unfinished.*100 bytes/) { |_, p| File.binwrite(p, "\0" * 100) }
+    expect_refused(ProcessShared::Error, /unfinished.*100 bytes/) { |_, p| File.binwrite(p, "\0" * 100) }
   end
 
   it "refuses an object of another class, naming both" do
-    others = CTORS.keys.rotate
-    expect_refused(PS::Error, /is a ProcessShared::\w+, not a ProcessShared::\w+/) do |klass, p|
-      File.binwrite(p, genuine(others[CTORS.keys.index(klass)]))
+    others = HostileFiles::CTORS.keys.rotate
+    expect_refused(ProcessShared::Error, /is a ProcessShared::\w+, not a ProcessShared::\w+/) do |klass, p|
+      File.binwrite(p, genuine(others[HostileFiles::CTORS.keys.index(klass)]))
     end
   end
 
   it "refuses garbage of the right size, and does not repair it in place" do
     rng = Random.new(10)
-    expect_refused(PS::Error, refused) { |klass, p| File.binwrite(p, rng.bytes(genuine(klass).bytesize)) }
+    expect_refused(ProcessShared::Error, refused) { |klass, p| File.binwrite(p, rng.bytes(genuine(klass).bytesize)) }
   end
 
   it "refuses a forged header of an unknown class" do
-    expect_refused(PS::Error, /unknown class 999/) do |klass, p|
+    expect_refused(ProcessShared::Error, /unknown class 999/) do |klass, p|
       bytes = genuine(klass)
       bytes[8, 4] = [999].pack("L<")
       File.binwrite(p, bytes)
@@ -170,15 +171,15 @@ RSpec.describe "hostile files under a name" do
 
   it "refuses a FIFO, promptly (no 2 s grace for a creator), and exist? does not hang on it" do
     t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    expect_refused(PS::Error, /not a regular file \(a FIFO\)/) { |_, p| File.mkfifo(p) }
+    expect_refused(ProcessShared::Error, /not a regular file \(a FIFO\)/) { |_, p| File.mkfifo(p) }
     expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
     r, w = IO.pipe
     pid = fork do
-      w.write(PS::Mutex.exist?("#{prefix}.Mutex").inspect)
+      w.write(ProcessShared::Mutex.exist?("#{prefix}.Mutex").inspect)
       exit!(0)
     end
     w.close
-    expect(r.wait_readable(BOUND)).to be_truthy, "exist? hung on a FIFO"
+    expect(r.wait_readable(HostileFiles::BOUND)).to be_truthy, "exist? hung on a FIFO"
     expect(r.read).to eq("true")
     Process.wait(pid)
   ensure
@@ -186,7 +187,7 @@ RSpec.describe "hostile files under a name" do
   end
 
   it "refuses a FIFO with create: :open_only too" do
-    expect_refused(PS::Error, /FIFO/, create: :open_only) { |_, p| File.mkfifo(p) }
+    expect_refused(ProcessShared::Error, /FIFO/, create: :open_only) { |_, p| File.mkfifo(p) }
   end
 
   it "leaves an empty file (a creator that died before sizing it) alone with create: :open_only" do
@@ -195,15 +196,15 @@ RSpec.describe "hostile files under a name" do
 
   it "raises EACCES in another user's process opening a 0600 object it does not own" do
     skip "needs root and setpriv" unless Process.uid.zero? && system("command -v setpriv >/dev/null")
-    names = CTORS.keys.to_h { |klass| [klass, "#{prefix}.#{klass}"] }
-    objs = names.map { |klass, name| CTORS.fetch(klass).call(name: name, mode: 0o600) }
+    names = HostileFiles::CTORS.keys.to_h { |klass| [klass, "#{prefix}.#{klass}"] }
+    objs = names.map { |klass, name| HostileFiles::CTORS.fetch(klass).call(name: name, mode: 0o600) }
     before = names.transform_values { |name| snapshot(path(name)) }
     lib = File.expand_path("../lib", __dir__)
     code = <<~RUBY
       PS = ProcessShared
       args = { "Semaphore" => [1], "Queue" => [{ capacity: 256 }], "CountDownLatch" => [2], "Barrier" => [2],
                "AtomicInteger" => [0], "Counters" => [2], "SharedMemory" => [64], "SharedArray" => [:int, 16] }
-      #{CTORS.keys.inspect}.each do |k|
+      #{HostileFiles::CTORS.keys.inspect}.each do |k|
         a = args.fetch(k, [])
         kw = a.last.is_a?(Hash) ? a.pop : {}
         begin
@@ -218,12 +219,12 @@ RSpec.describe "hostile files under a name" do
     pid = Process.spawn("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         RbConfig.ruby, "-I", lib, "-rprocess_shared", "-e", code, out: w, chdir: "/")
     w.close
-    expect(r.wait_readable(BOUND * 3)).to be_truthy, "the nobody process hung"
+    expect(r.wait_readable(HostileFiles::BOUND * 3)).to be_truthy, "the nobody process hung"
     lines = r.read.lines(chomp: true)
     _, status = Process.wait2(pid)
     expect(status.signaled?).to be(false), status.inspect
     expect(status.success?).to be(true), status.inspect
-    expect(lines.size).to eq(CTORS.size)
+    expect(lines.size).to eq(HostileFiles::CTORS.size)
     expect(lines).to all(match(/\A\w+ Errno::EACCES .*Permission denied/))
     expect(names.transform_values { |name| snapshot(path(name)) }).to eq(before)
     objs.each(&:close)
@@ -232,10 +233,10 @@ RSpec.describe "hostile files under a name" do
   end
 
   it "takes over an empty file (a creator that died before sizing it), as documented, with :open_or_create" do
-    expect(NAMED_SOURCE).to include("taken over by the next +:open_or_create+ opener after 2 s")
-    names = CTORS.keys.to_h { |klass| [klass, "#{prefix}.#{klass}"] }
+    expect(HostileFiles::NAMED_SOURCE).to include("taken over by the next +:open_or_create+ opener after 2 s")
+    names = HostileFiles::CTORS.keys.to_h { |klass| [klass, "#{prefix}.#{klass}"] }
     names.each_value { |name| File.binwrite(path(name), "") }
     results = open_in_children(names)
-    expect(results.map { |answer, status| [answer, status.success?] }).to all(eq([[:ok], true]))
+    expect(results.map { |answer, status| [answer, status.success?] }).to all(eq([["ok"], true]))
   end
 end
