@@ -13,6 +13,11 @@
 //! is ready. One left unfinished by a creator that died is initialised by a later opener after a grace
 //! period. The size is only ever set on a file that is new or unfinished and never shrunk, and a file
 //! without a valid header is refused, so nobody's mapping is cut short by this library.
+//!
+//! Hostile files: the name is opened with `O_NOFOLLOW` (a symlink: `ELOOP`) and `O_NONBLOCK`, and what
+//! was opened is checked before it is trusted: a regular file (a FIFO or device is refused before it is
+//! locked or mapped), a header with our magic and `ready`, this class, this layout, and a size covering
+//! the object (a truncated one is refused). Nothing refused is written, sized or unlinked.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -44,6 +49,24 @@ pub enum NamedError {
     WrongSize(u64),
     /// The name belongs to a file that is not a named object of this library.
     NotOurs,
+    /// The name belongs to something that is not a regular file (what it is: "a FIFO", ...).
+    NotRegular(&'static str),
+    /// The name belongs to a ready object of this class and layout whose file was cut to `size` bytes,
+    /// fewer than the `need` it is mapped with.
+    Truncated {
+        /// The file's size.
+        size: u64,
+        /// The mapped length the object needs.
+        need: u64,
+    },
+    /// The name belongs to a file of `size` bytes, zeroed or with an unfinished header (a creator that died,
+    /// or not ours), not the `need` this object needs: left alone (nothing shrinks or grows it).
+    Unfinished {
+        /// The file's size.
+        size: u64,
+        /// The mapped length the object needs.
+        need: u64,
+    },
 }
 
 impl From<io::Error> for NamedError {
@@ -121,6 +144,11 @@ pub fn attach(
         }
     }
     let file = shm::open(name, mode, Create::OpenOnly)?;
+    // Something planted under the name (a FIFO, ...) is never locked, sized or mapped. (A symlink was
+    // refused by the open; a directory cannot be opened for writing.)
+    if let Some(what) = file.not_regular()? {
+        return Err(NamedError::NotRegular(what));
+    }
     let started = std::time::Instant::now();
     loop {
         file.lock_exclusive(interruptible)?;
@@ -138,7 +166,7 @@ pub fn attach(
                     return Err(std::io::Error::from_raw_os_error(shm::errno::ENOENT).into());
                 }
                 if size != 0 && size != want {
-                    return Err(NamedError::WrongSize(size.saturating_sub(NAMED_HEADER as u64)));
+                    return Err(NamedError::Unfinished { size, need: want });
                 }
                 file.set_size(want)?;
                 return initialise(&file, want, class, payload_len, init);
@@ -159,8 +187,12 @@ fn validate(
     if found != class {
         return Err(NamedError::WrongClass(found));
     }
-    if len != payload_len as u64 || file.size()? < want {
+    if len != payload_len as u64 {
         return Err(NamedError::WrongSize(len));
+    }
+    let size = file.size()?;
+    if size < want {
+        return Err(NamedError::Truncated { size, need: want });
     }
     // A sparse file (made by another program) would raise SIGBUS on a full filesystem: reserve it now.
     file.reserve_existing(want)?;

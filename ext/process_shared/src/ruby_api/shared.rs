@@ -93,6 +93,22 @@ impl Region {
             NamedError::NotOurs => {
                 errors::error(ruby, format!("{:?} exists but is not a process_shared object (left alone)", spec.name))
             }
+            NamedError::NotRegular(kind) => errors::error(
+                ruby,
+                format!("{:?} exists but is not a regular file ({kind}): not a process_shared object (left alone)", spec.name),
+            ),
+            NamedError::Truncated { size, need } => errors::error(
+                ruby,
+                format!("named object {:?} is truncated: {size} bytes, a {what} of {len} bytes needs {need} (left alone)", spec.name),
+            ),
+            NamedError::Unfinished { size, need } => errors::error(
+                ruby,
+                format!(
+                    "{:?} is unfinished (zeroed: a creator died, or not ours) and of {size} bytes, not the {need} a {what} \
+                     of {len} bytes needs (left alone)",
+                    spec.name
+                ),
+            ),
         })?;
         Ok(Region::backed_by(n.payload(), len, Backing::Named(n), what))
     }

@@ -44,11 +44,17 @@ pub struct ShmFile {
 }
 
 /// Open (or create, with permission bits `mode`) the object called `name` (validated with
-/// [`valid_name`]: `EINVAL` otherwise). Errors are `shm_open`'s errno (`EEXIST`, `ENOENT`, `EACCES`, ...).
+/// [`valid_name`]: `EINVAL` otherwise). Errors are `shm_open`'s errno (`EEXIST`, `ENOENT`, `EACCES`, `ELOOP`
+/// for a symlink, `EISDIR` for a directory, ...).
 pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
     let c = c_name(name)?;
+    // O_NOFOLLOW: a symlink under the prefix is refused (`ELOOP`), never followed; O_NONBLOCK: opening a
+    // FIFO or device planted there cannot block (no effect on a regular file). What was opened is checked
+    // with [`ShmFile::not_regular`] before being trusted.
     let flags = libc::O_RDWR
         | libc::O_CLOEXEC
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
         | match create {
             Create::OpenOrCreate => libc::O_CREAT,
             Create::CreateOnly => libc::O_CREAT | libc::O_EXCL,
@@ -57,7 +63,11 @@ pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
     // SAFETY: `c` is a valid NUL-terminated string; shm_open returns a new descriptor or -1.
     let fd = unsafe { libc::shm_open(c.as_ptr(), flags, (mode & 0o777) as libc::mode_t) };
     if fd < 0 {
-        return Err(io::Error::last_os_error());
+        // glibc folds EISDIR (a directory under the name) into EINVAL; the name is valid, so say what it is.
+        return Err(match super::errno() {
+            libc::EINVAL => io::Error::from_raw_os_error(libc::EISDIR),
+            e => io::Error::from_raw_os_error(e),
+        });
     }
     // SAFETY: `fd` was just returned by shm_open and is owned by nobody else.
     Ok(ShmFile { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
@@ -76,8 +86,10 @@ pub fn unlink(name: &str) -> io::Result<()> {
 /// Whether an object called `name` exists (false for an invalid name).
 pub fn exists(name: &str) -> bool {
     let Ok(c) = c_name(name) else { return false };
+    // O_NONBLOCK: a FIFO under the name must not block this (opening one read-only waits for a writer).
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
     // SAFETY: a valid NUL-terminated string; a returned descriptor is closed at once.
-    let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0) };
+    let fd = unsafe { libc::shm_open(c.as_ptr(), flags, 0) };
     if fd >= 0 {
         // SAFETY: closing the descriptor we just got.
         unsafe { libc::close(fd) };
@@ -118,15 +130,34 @@ impl ShmFile {
         Ok(())
     }
 
-    /// The object's size in bytes.
-    pub fn size(&self) -> io::Result<u64> {
-        // SAFETY: `st` is written by fstat before being read; the descriptor is ours.
+    fn stat(&self) -> io::Result<libc::stat> {
+        // SAFETY: `st` is plain data, written by fstat before being read; the descriptor is ours.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(st.st_size as u64)
+        Ok(st)
+    }
+
+    /// The object's size in bytes.
+    pub fn size(&self) -> io::Result<u64> {
+        Ok(self.stat()?.st_size as u64)
+    }
+
+    /// `None` for a regular file (what `shm_open` makes); else what it is ("a FIFO", "a directory", ...),
+    /// something planted under the name that must not be locked, sized or mapped.
+    pub fn not_regular(&self) -> io::Result<Option<&'static str>> {
+        Ok(match self.stat()?.st_mode & libc::S_IFMT {
+            libc::S_IFREG => None,
+            libc::S_IFIFO => Some("a FIFO"),
+            libc::S_IFDIR => Some("a directory"),
+            libc::S_IFCHR => Some("a character device"),
+            libc::S_IFBLK => Some("a block device"),
+            libc::S_IFSOCK => Some("a socket"),
+            libc::S_IFLNK => Some("a symlink"),
+            _ => Some("of an unknown file type"),
+        })
     }
 
     /// Set the size to `len` and reserve every page of it (`posix_fallocate`; where the filesystem cannot,
