@@ -5,7 +5,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{fork_child, me, reap, wait_child, TestQueue};
+use common::{fork_child, me, wait_child, TestQueue};
 use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RawCondvar, Wait};
 use process_shared_core::sys::Deadline;
 
@@ -67,31 +67,76 @@ fn retract_after_foreign_unshift_never_tears() {
     assert_eq!(got, vec![w.clone(), b"Y".to_vec()], "retract returned {retracted}; queue now yields {got:?}");
 }
 
-/// A popper killed while holding a consumed wake-up (between wait_slow returning and relocking) loses it;
-/// RawCondvar::wait_slow sleeps until the deadline with no slice, so the other popper sleeps although a
-/// record is queued.
+/// Poll (bounded) until child `pid` sleeps in a futex syscall: blocked in the kernel, holding no lock of
+/// ours (the queue's mutex is only ever held between syscalls).
+fn until_asleep_in_futex(pid: libc::pid_t) {
+    let start = Instant::now();
+    loop {
+        let call = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state.rsplit(')').next().unwrap_or("").split_whitespace().next().unwrap_or("").to_string();
+        if state == "S" && call.split_whitespace().next() == Some(&libc::SYS_futex.to_string()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "child {pid} never slept in a futex: {state} {call}");
+        std::thread::yield_now();
+    }
+}
+
+/// Poll (bounded) until child `pid` is stopped.
+fn until_stopped(pid: libc::pid_t) {
+    let start = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit(')').next().unwrap_or("").split_whitespace().next() == Some("T") {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "child {pid} never stopped: {stat}");
+        std::thread::yield_now();
+    }
+}
+
+/// A popper killed while holding a consumed wake-up (between its wait returning and relocking) loses it: the
+/// other popper, which missed the signal, must still get the queued record, because the queue's waits are
+/// bounded and look at the queue every slice (a bare condition wait, which the "killed" popper stands for,
+/// sleeps until signalled, like any condition variable's).
+///
+/// Which of two sleepers a signal wakes is the kernel's choice: so the test decides it. The popper is
+/// stopped (SIGSTOP takes it out of the futex) while the push signals, so that the other waiter is the only
+/// one that can take the wake-up; it takes it and leaves ("SIGKILL"), and then the popper continues. (The
+/// earlier version relied on the kernel waking the longest sleeper, which a sliced wait does not stay; its
+/// stand-in for the killed popper then never got a wake-up and hung the test in `waitpid`.)
 #[test]
 fn a_popper_killed_after_its_wakeup_does_not_strand_another() {
     let t = TestQueue::new(256, 0);
+    let cv = cv_at(&t, NOT_EMPTY);
     let d = fork_child(|| {
-        // Exactly wait_on up to the instant after wait_slow returned Done; then "SIGKILL".
-        let cv = cv_at(&t, NOT_EMPTY);
+        // Exactly wait_on up to the instant after the wait returned Done; then "SIGKILL".
         let ticket = cv.begin_wait();
-        let _ = cv.wait_slow(ticket, None, false);
-        // SAFETY: leaving the child at once (standing in for a SIGKILL), no destructors.
-        unsafe { libc::_exit(0) };
+        let out = cv.wait_slow(ticket, soon(10_000), false);
+        assert_eq!(out, Wait::Done(()), "the stand-in for the killed popper did not get the wake-up");
     });
-    std::thread::sleep(Duration::from_millis(100));
+    until_asleep_in_futex(d);
     let l = fork_child(|| {
-        let start = Instant::now();
-        let out = t.q().pop_step(me(), false, soon(3000), false);
-        assert!(matches!(out, Wait::Done(PopOutcome::Item(_))), "{out:?} after {:?}", start.elapsed());
-        assert!(start.elapsed() < Duration::from_millis(1500), "woke only after {:?}", start.elapsed());
+        let out = t.q().pop_step(me(), false, soon(10_000), false);
+        assert!(matches!(out, Wait::Done(PopOutcome::Item(_))), "{out:?}");
     });
-    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    while cv.waiters() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the popper never waited");
+        std::thread::yield_now();
+    }
+    until_asleep_in_futex(l);
+    // SAFETY: stopping and continuing our own child.
+    assert_eq!(unsafe { libc::kill(l, libc::SIGSTOP) }, 0);
+    until_stopped(l);
     t.q().push_step(me(), b"job", None, false);
-    reap(d);
-    assert_eq!(wait_child(l, Duration::from_secs(10)), 0, "popper stranded; queue len {}", t.q().len());
+    assert_eq!(wait_child(d, Duration::from_secs(10)), 0, "the other waiter did not take the wake-up");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(l, libc::SIGCONT) }, 0);
+    let resumed = Instant::now();
+    assert_eq!(wait_child(l, Duration::from_secs(15)), 0, "popper stranded; queue len {}", t.q().len());
+    assert!(resumed.elapsed() < Duration::from_secs(2), "the popper got the record only after {:?}", resumed.elapsed());
 }
 
 /// A closer killed between `closed.store(1)` and the broadcasts: waiting poppers sleep on (no slicing).

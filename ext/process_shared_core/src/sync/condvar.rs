@@ -22,8 +22,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::Wait;
-use crate::sys::{futex_wait, futex_wake, Deadline, FutexWait};
+use super::{wait_loop, Look, Step, Wait};
+use crate::sys::{futex_wake, Deadline};
 
 const ONE_WAITER: u64 = 1;
 const ONE_PENDING: u64 = 1 << 32;
@@ -68,27 +68,48 @@ impl RawCondvar {
     /// `Interrupted` or `Failed` call it again with the same ticket, or [`RawCondvar::abandon_wait`].
     #[cold]
     pub fn wait_slow(&self, ticket: u32, deadline: Option<Deadline>, interruptible: bool) -> Wait<()> {
-        loop {
+        match self.wait_inner(ticket, deadline, interruptible, false) {
+            Wait::Done(_) => Wait::Done(()),
+            Wait::TimedOut => Wait::TimedOut,
+            Wait::Interrupted => Wait::Interrupted,
+            Wait::Failed(e) => Wait::Failed(e),
+        }
+    }
+
+    /// As [`RawCondvar::wait_slow`], but the wait also ends after about one [`SLICE`](super::SLICE) without
+    /// a wake-up: `Done(false)`, unregistered (as after a timeout). `Done(true)`: woken. For a caller that
+    /// re-checks a state under its mutex and waits again (the queue): a wake-up that went to a waiter killed
+    /// before it acted on it, or that a process killed before its signal never sent, is made up for.
+    #[cold]
+    pub fn wait_bounded(&self, ticket: u32, deadline: Option<Deadline>, interruptible: bool) -> Wait<bool> {
+        self.wait_inner(ticket, deadline, interruptible, true)
+    }
+
+    /// Both waits, through the crate's one [`wait_loop`]. A condition wait never spins (its wake-up comes
+    /// from a signal, not from a holder about to leave): each look consumes a wake-up owed to us, or ends a
+    /// bounded wait whose slice passed, or parks on the `seq` it saw.
+    fn wait_inner(&self, ticket: u32, deadline: Option<Deadline>, interruptible: bool, bounded: bool) -> Wait<bool> {
+        let out = wait_loop(&self.seq, deadline, interruptible, |look: Look| {
             // Relaxed: the mutex re-acquisition after the wait provides the ordering the caller relies on.
             let s = self.seq.load(Ordering::Relaxed);
             if s != ticket && self.try_consume() {
-                return Wait::Done(());
+                return Step::Done(true);
             }
-            match futex_wait(&self.seq, s, deadline) {
-                FutexWait::Woken | FutexWait::ValueChanged => continue,
-                FutexWait::TimedOut => {
-                    // A wake-up that raced with the deadline is taken rather than passed on.
-                    if self.seq.load(Ordering::Relaxed) != ticket && self.try_consume() {
-                        return Wait::Done(());
-                    }
-                    self.abandon_wait();
-                    return Wait::TimedOut;
-                }
-                FutexWait::Interrupted if interruptible => return Wait::Interrupted,
-                FutexWait::Interrupted => continue,
-                FutexWait::Failed(e) => return Wait::Failed(e),
+            if bounded && look.check_holders {
+                return Step::Done(false); // a slice passed: the caller looks at its state again
             }
+            Step::Park(s)
+        });
+        match out {
+            Wait::Done(false) => self.abandon_wait(),
+            // Relaxed: as above. A wake-up that raced with the deadline is taken rather than passed on.
+            Wait::TimedOut if self.seq.load(Ordering::Relaxed) != ticket && self.try_consume() => {
+                return Wait::Done(true)
+            }
+            Wait::TimedOut => self.abandon_wait(),
+            _ => {}
         }
+        out
     }
 
     /// Take one pending wake-up (and unregister), if there is one.

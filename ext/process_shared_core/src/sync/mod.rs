@@ -2,11 +2,13 @@
 //!
 //! Each type is plain data, valid when zeroed, that can be placed in a `MAP_SHARED` mapping and used from
 //! every process that maps it. None keeps per-waiter state in shared memory, so a process that dies while
-//! waiting leaves nothing behind. The lock and semaphore slow paths (and the queue's waits) sleep through
+//! waiting leaves nothing behind. Every slow path (locks, semaphore, event, latch, barrier, condition
+//! variable, and so the queue) waits through the one [`wait_loop`], which sleeps on
 //! [`crate::sys::futex_wait`] in bounded slices (at most [`SLICE`]), so that even a wake-up lost to a
 //! process killed between being woken and acting on it is recovered from by the others. A bare
-//! [`RawCondvar`] wait sleeps until it is signalled or its deadline passes: like any condition variable's,
-//! its signal goes to one waiter, even one that then dies.
+//! [`RawCondvar`] wait still ends only when it is signalled or its deadline passes: like any condition
+//! variable's, its signal goes to one waiter, even one that then dies; the queue's waits are bounded
+//! ([`RawCondvar::wait_bounded`]) and look at the queue again every slice.
 
 mod atomic;
 mod barrier;
@@ -156,13 +158,12 @@ pub(crate) fn wait_loop<T>(
     }
 }
 
-/// One bounded sleep on `word` while it equals `expected`: the sleep step of [`wait_loop`] (and of the
-/// condition variable, whose wait is not a loop over a state).
+/// One bounded sleep on `word` while it equals `expected`: the sleep step of [`wait_loop`].
 ///
 /// Returns `None` to mean "re-check the state and sleep again" (woken, value changed, or a slice ended
 /// before the caller's deadline) and `Some(outcome)` when the caller must stop waiting.
 #[inline]
-pub(crate) fn sleep_step<T>(
+fn sleep_step<T>(
     word: &std::sync::atomic::AtomicU32,
     expected: u32,
     deadline: Option<Deadline>,

@@ -26,7 +26,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{Acquired, Owner, RawCondvar, RawMutex, Wait, SLICE};
+use super::{Acquired, Owner, RawCondvar, RawMutex, Wait};
 use crate::sys::Deadline;
 
 /// Bytes before the ring.
@@ -408,13 +408,11 @@ impl<'a> QueueRef<'a> {
     ) -> Option<Wait<T>> {
         let ticket = cv.begin_wait();
         self.unlock(me);
-        // In slices: a wake-up owed by a process killed before it signalled (after its commit) is made up
-        // for by re-checking the queue at least every SLICE.
-        let slice_end = Deadline::after(SLICE);
-        match cv.wait_slow(ticket, Some(slice_end.min_opt(deadline)), interruptible) {
-            Wait::Done(()) => {}
-            Wait::TimedOut if deadline.is_some_and(|d| d.expired()) => return Some(Wait::TimedOut),
-            Wait::TimedOut => {} // only the slice ended: look again
+        // Bounded: a wake-up taken by a process killed before it acted on it (or owed by one killed
+        // before it signalled, after its commit) is made up for by looking at the queue every SLICE.
+        let woken = match cv.wait_bounded(ticket, deadline, interruptible) {
+            Wait::Done(woken) => woken,
+            Wait::TimedOut => return Some(Wait::TimedOut),
             Wait::Interrupted => {
                 cv.abandon_wait();
                 return Some(Wait::Interrupted);
@@ -423,11 +421,13 @@ impl<'a> QueueRef<'a> {
                 cv.abandon_wait();
                 return Some(Wait::Failed(e));
             }
-        }
+        };
         match self.lock(me, deadline, interruptible) {
             Wait::Done(()) => None,
             other => {
-                cv.signal(); // the wake-up we took is passed on
+                if woken {
+                    cv.signal(); // the wake-up we took is passed on
+                }
                 Some(other.stop().unwrap_or(Wait::TimedOut))
             }
         }
