@@ -107,6 +107,24 @@ RSpec.describe "named objects" do
     expect(ProcessShared::Queue.exist?("#{prefix}.jobs")).to be(true)
   end
 
+  # Layouts of an earlier version (before the condition variables had their tables of waiters): a
+  # ConditionVariable of 16 bytes is refused by its size; a Queue of the 256-byte header may have the same
+  # length as one of ours with a smaller capacity, and is refused by its format word (0 there).
+  it "refuses named ConditionVariables and Queues of the earlier layout" do
+    cv_path = "/dev/shm/process_shared.#{prefix}.oldcv"
+    ProcessShared::ConditionVariable.new(name: "#{prefix}.oldcv").close
+    File.open(cv_path, "r+b") { |f| f.pwrite([16].pack("Q<"), 16) } # the header's payload_len
+    expect { ProcessShared::ConditionVariable.new(name: "#{prefix}.oldcv") }
+      .to raise_error(ProcessShared::Error, /ConditionVariable of 16 bytes, not of 256/)
+    q_path = "/dev/shm/process_shared.#{prefix}.oldq"
+    ProcessShared::Queue.new(capacity: 256, name: "#{prefix}.oldq").close
+    File.open(q_path, "r+b") { |f| f.pwrite([0].pack("L<"), 64 + 24) } # the queue's format word
+    before = File.binread(q_path)
+    expect { ProcessShared::Queue.new(capacity: 256, name: "#{prefix}.oldq") }
+      .to raise_error(ProcessShared::Error, /queue format 0, not 2 .*left alone/)
+    expect(File.binread(q_path)).to eq(before)
+  end
+
   it "refuses a file that is not ours, and never shrinks one (independent review)" do
     path = "/dev/shm/process_shared.#{prefix}.foreign"
     File.binwrite(path, Random.new(1).bytes(8192))

@@ -2,7 +2,8 @@
 
 # Scale: small primitives come from shared arena chunks, so a process can hold very many of them with no
 # file descriptor each, at most 128 bytes of shared memory each, and few mappings. (A Semaphore, with its
-# table of holders, takes 4 KiB of a chunk: resources_spec.rb.) CI runs the full
+# table of holders, takes 4 KiB of a chunk: resources_spec.rb; a ConditionVariable, with its table of
+# waiters, 256 bytes, which the average over the four kinds here allows.) CI runs the full
 # million (about a second); SCALE_COUNT sets another count.
 RSpec.describe "scale" do
   # Shared (MAP_SHARED) mappings of this process: [count, total bytes].

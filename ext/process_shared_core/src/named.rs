@@ -8,6 +8,11 @@
 //! | `payload_len` | the object's length in bytes (its layout: a SharedMemory's size, a Queue's capacity, ...) |
 //! | `ready`       | 1 once the creator initialised the object                                 |
 //!
+//! Layout versions: `payload_len` tells apart the layouts of fixed-size objects (a ConditionVariable of the
+//! 16-byte layout from before its table of waiters is [`NamedError::WrongSize`]). An object whose length
+//! comes from an argument, so that two layouts can have the same length, carries its own format word,
+//! which its binding checks after attaching (the Queue's [`crate::sync::QUEUE_FORMAT`]).
+//!
 //! Creation race: only the process whose exclusive create (`O_EXCL`) succeeded initialises a new object,
 //! holding an exclusive `flock` meanwhile; openers take the lock before looking and wait until the object
 //! is ready. One left unfinished by a creator that died is initialised by a later opener after a grace

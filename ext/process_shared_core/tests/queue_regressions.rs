@@ -6,17 +6,18 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{fork_child, me, wait_child, TestQueue};
-use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RawCondvar, Wait};
+use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RawCondvar, Wait, QUEUE_HEADER};
 use process_shared_core::sys::Deadline;
 
-// Offsets in QueueHeader (#[repr(C)]): mutex 0..24, _pad0, not_empty 32, not_full 48, head 64, tail 72,
-// used 80, pushes 88, pops 96, pending 104, log 112..152, ring_size 152, max 160, closed 168.
-const NOT_EMPTY: usize = 32;
-const HEAD: usize = 64;
-const USED: usize = 80;
-const PUSHES: usize = 88;
-const POPS: usize = 96;
-const CLOSED: usize = 168;
+// Offsets in QueueHeader (#[repr(C)]; checked by the_header_layout in sync/queue.rs): mutex 0..24, format
+// 24, not_empty 64..320, not_full 320..576, head 576, tail 584, used 592, pushes 600, pops 608, pending 616,
+// log 624..664, ring_size 664, max 672, closed 680.
+const NOT_EMPTY: usize = 64;
+const HEAD: usize = 576;
+const USED: usize = 592;
+const PUSHES: usize = 600;
+const POPS: usize = 608;
+const CLOSED: usize = 680;
 
 /// The condition variable at `off` in the header of `t`.
 fn cv_at(t: &TestQueue, off: usize) -> &RawCondvar {
@@ -206,7 +207,7 @@ fn pop_with_garbage_header_stays_inside_the_mapping() {
         f(PUSHES).store(1, Ordering::Relaxed);
         f(POPS).store(0, Ordering::Relaxed);
         // SAFETY: the first ring bytes, inside the first page.
-        unsafe { base.add(256).cast::<[u8; 4]>().write(100_000u32.to_le_bytes()) }; // garbage prefix
+        unsafe { base.add(QUEUE_HEADER).cast::<[u8; 4]>().write(100_000u32.to_le_bytes()) }; // garbage prefix
         let _ = q.pop_step(me(), true, None, false);
     });
     let mut status = 0;

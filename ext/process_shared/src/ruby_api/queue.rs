@@ -4,7 +4,7 @@
 //! retracted, or put back at the front) before the exception is raised.
 
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, RString, Ruby, Value};
-use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RECORD_HEADER};
+use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, QUEUE_FORMAT, RECORD_HEADER};
 
 use super::errors;
 use super::shared::{NamedSpec, Pin, Region};
@@ -61,11 +61,21 @@ impl Queue {
             Some(spec) => Region::named(ruby, spec, len, what, |p| unsafe { QueueRef::new(p, len) }.init(max))?,
         };
         let q = Queue { region, capacity };
-        let found = q.held(ruby)?.q().max();
-        if spec.is_none() {
+        let Some(spec) = spec else {
             q.held(ruby)?.q().init(max);
-        } else if found != max {
-            let name = spec.map_or("", |s| s.name.as_str());
+            return Ok(ruby.obj_wrap_as(q, class));
+        };
+        // Another layout of the same length (an older header size with a larger ring) is refused before
+        // anything in it is believed.
+        let (format, found) = (q.held(ruby)?.q().format(), q.held(ruby)?.q().max());
+        let name = spec.name.as_str();
+        if format != QUEUE_FORMAT {
+            return Err(errors::error(
+                ruby,
+                format!("named Queue {name:?} has queue format {format}, not {QUEUE_FORMAT} (made by another version; left alone)"),
+            ));
+        }
+        if found != max {
             return Err(errors::error(ruby, format!("named Queue {name:?} has max {found}, not {max} (0: none)")));
         }
         Ok(ruby.obj_wrap_as(q, class))

@@ -1,6 +1,7 @@
 //! Per-process hold counts in shared memory: which live process holds how many of something (read holds of
-//! a [`RawRwLock`](super::RawRwLock), permits of a [`RawSemaphore`](super::RawSemaphore)), so that what a
-//! dead process held can be given back. The one holder-table protocol of the crate.
+//! a [`RawRwLock`](super::RawRwLock), permits of a [`RawSemaphore`](super::RawSemaphore), registered
+//! waiters of a [`RawCondvar`](super::RawCondvar)), so that what a dead process held can be given back. The
+//! one holder-table protocol of the crate.
 //!
 //! A table is a `used` counter and an array of [`HolderSlot`]s; each slot belongs to at most one process:
 //!
@@ -21,7 +22,8 @@
 //! Every change of owner is a CAS from the very word judged dead, so a slot is reclaimed once, and never
 //! one that a live process claimed meanwhile (a live process's id is never a dead one's). Only the owner
 //! changes `count` while it owns the slot; the table's user decides what the counts mean and which
-//! orderings its counts need (both users make them part of a `SeqCst` protocol).
+//! orderings its counts need (the lock and the semaphore make them part of a `SeqCst` protocol; the
+//! condition variable's `waiting` only ever errs towards counting too many, by the order of its steps).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -39,6 +41,19 @@ pub struct HolderSlot {
     pub count: AtomicU32,
     /// How many of the owner's threads wait (only the owner changes it while it owns the slot).
     pub waiting: AtomicU32,
+}
+
+impl HolderSlot {
+    /// A free slot (all zero bytes), for `const` initialisers.
+    pub const fn new() -> HolderSlot {
+        HolderSlot { owner: AtomicU64::new(0), count: AtomicU32::new(0), waiting: AtomicU32::new(0) }
+    }
+
+    /// Give the slot to owner word `o` (tests only: a slot left by a process that died).
+    #[cfg(test)]
+    pub(crate) fn owner_for_tests(&self, o: u64) {
+        self.owner.store(o, Ordering::Relaxed);
+    }
 }
 
 /// A [`HolderSlot`] on a cache line of its own (for counts that change often, like read holds).

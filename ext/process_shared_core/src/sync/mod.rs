@@ -1,9 +1,10 @@
 //! The primitives: `#[repr(C)]` state machines over words in shared memory.
 //!
 //! Each type is plain data, valid when zeroed, that can be placed in a `MAP_SHARED` mapping and used from
-//! every process that maps it. None keeps per-waiter state in shared memory, so a process that dies while
-//! waiting leaves nothing behind. Every slow path (locks, semaphore, event, latch, barrier, condition
-//! variable, and so the queue) waits through the one [`wait_loop`], which sleeps on
+//! every process that maps it. None keeps per-waiter state in shared memory (what is kept is per process,
+//! in [holder tables](holders), and judged by the process's liveness), so a process that dies while
+//! waiting leaves nothing behind that the others do not clear up. Every slow path (locks, semaphore, event, latch, barrier, condition
+//! variable, and so the queue) waits through the one `wait_loop`, which sleeps on
 //! [`crate::sys::futex_wait`] in bounded slices (at most [`SLICE`]), so that even a wake-up lost to a
 //! process killed between being woken and acting on it is recovered from by the others. A bare
 //! [`RawCondvar`] wait still ends only when it is signalled or its deadline passes: like any condition
@@ -23,11 +24,11 @@ mod semaphore;
 
 pub use atomic::{RawAtomicInt, RawCounter};
 pub use barrier::{Arrival, Arrived, RawBarrier};
-pub use condvar::RawCondvar;
+pub use condvar::{RawCondvar, CONDVAR_SLOTS};
 pub use event::{RawEvent, RawLatch};
 pub use monitor::{MonitorError, RawMonitor};
 pub use mutex::{suspects, Acquired, MutexError, RawMutex, OWNER_DIED, OWNER_MASK, WAITERS};
-pub use queue::{PopOutcome, PushOutcome, Pushed, QueueHeader, QueueRef, QUEUE_HEADER, RECORD_HEADER};
+pub use queue::{PopOutcome, PushOutcome, Pushed, QueueHeader, QueueRef, QUEUE_FORMAT, QUEUE_HEADER, RECORD_HEADER};
 pub use rwlock::{RawRwLock, ReadError, READER_SLOTS};
 pub use semaphore::{PostError, RawSemaphore, SEMAPHORE_SLOTS};
 

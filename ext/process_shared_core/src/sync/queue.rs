@@ -1,12 +1,13 @@
 //! A process-shared bounded FIFO of byte records in a ring buffer (the Ruby binding stores Marshal dumps).
 //!
-//! Layout: a 256-byte [`QueueHeader`], then the ring of `ring_size` bytes. A record is a 4-byte length
-//! (little-endian) and its bytes, wrapping at the end of the ring.
+//! Layout: a [`QUEUE_HEADER`]-byte (1 KiB) [`QueueHeader`], then the ring of `ring_size` bytes. A record is
+//! a 4-byte length (little-endian) and its bytes, wrapping at the end of the ring.
 //!
 //! | header field       | meaning                                                                     |
 //! |--------------------|-----------------------------------------------------------------------------|
 //! | `mutex`            | guards everything below (a [`RawMutex`]: a dead holder is detected)         |
-//! | `not_empty`, `not_full` | condition variables poppers and pushers wait on                       |
+//! | `format`           | [`QUEUE_FORMAT`], set by `init` (0 in the 256-byte header of format 1, whose condition variables had no waiter tables): a named queue of another format is refused |
+//! | `not_empty`, `not_full` | condition variables poppers and pushers wait on (their waiters, counted per process, are [`QueueRef::num_waiting`]) |
 //! | `head`, `tail`     | ring offsets of the oldest record and of the next one                       |
 //! | `used`             | bytes in records                                                            |
 //! | `pushes`, `pops`   | records ever pushed and popped (the length is their difference)             |
@@ -30,7 +31,9 @@ use super::{Acquired, Owner, RawCondvar, RawMutex, Wait};
 use crate::sys::Deadline;
 
 /// Bytes before the ring.
-pub const QUEUE_HEADER: usize = 256;
+pub const QUEUE_HEADER: usize = 1024;
+/// The layout version in a queue's `format` word (format 1, with a 256-byte header, left it 0).
+pub const QUEUE_FORMAT: u32 = 2;
 /// Bytes of a record's length prefix.
 pub const RECORD_HEADER: usize = 4;
 
@@ -39,7 +42,8 @@ pub const RECORD_HEADER: usize = 4;
 #[derive(Debug, Default)]
 pub struct QueueHeader {
     mutex: RawMutex,
-    _pad0: u64,
+    format: AtomicU32,
+    _pad0: u32,
     not_empty: RawCondvar,
     not_full: RawCondvar,
     head: AtomicU64,
@@ -116,6 +120,14 @@ impl<'a> QueueRef<'a> {
         // Relaxed: published to other processes by fork or a later release.
         self.hdr.ring_size.store(self.ring_len as u64, Ordering::Relaxed);
         self.hdr.max.store(max, Ordering::Relaxed);
+        self.hdr.format.store(QUEUE_FORMAT, Ordering::Relaxed);
+    }
+
+    /// The layout version the queue was made with ([`QUEUE_FORMAT`] for one made by this code; check it
+    /// before using a named queue another process made).
+    pub fn format(&self) -> u32 {
+        // Relaxed: set once before sharing (published by fork, or by the named object's `ready`).
+        self.hdr.format.load(Ordering::Relaxed)
     }
 
     fn ring_size(&self) -> u64 {
@@ -145,7 +157,7 @@ impl<'a> QueueRef<'a> {
         self.hdr.closed.load(Ordering::Acquire) != 0
     }
 
-    /// Threads waiting to push or pop (a hint).
+    /// Threads waiting to push or pop (a hint; those of processes that died waiting are taken off first).
     pub fn num_waiting(&self) -> u32 {
         self.hdr.not_empty.waiters() + self.hdr.not_full.waiters()
     }
@@ -524,5 +536,22 @@ mod tests {
     #[test]
     fn the_header_fits() {
         assert!(std::mem::size_of::<QueueHeader>() <= QUEUE_HEADER);
+    }
+
+    /// The offsets tests/queue_regressions.rs writes at, and `format` where format 1 had zero padding.
+    #[test]
+    fn the_header_layout() {
+        use std::mem::offset_of;
+        let at = [
+            offset_of!(QueueHeader, format),
+            offset_of!(QueueHeader, not_empty),
+            offset_of!(QueueHeader, not_full),
+            offset_of!(QueueHeader, head),
+            offset_of!(QueueHeader, used),
+            offset_of!(QueueHeader, pushes),
+            offset_of!(QueueHeader, pops),
+            offset_of!(QueueHeader, closed),
+        ];
+        assert_eq!(at, [24, 64, 320, 576, 592, 600, 608, 680]);
     }
 }
