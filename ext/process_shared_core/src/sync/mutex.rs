@@ -40,7 +40,8 @@
 //! A waiter never decides this about its own process: when a *thread* ends holding a lock, its own
 //! process marks the word `OWNER_DIED` ([`RawMutex::mark_owner_died`]) and wakes a waiter.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+use crate::sys::atomic::{AtomicU32, AtomicU64};
 
 use super::{owner_dead, wait_loop, Look, Owner, Step, Wait};
 use crate::sys::owner::ID_MASK;
