@@ -20,8 +20,8 @@
 //! not remembered. No per-waiter state is kept; a waiter that dies leaves at most a stale count, which
 //! costs a spurious wake-up, never a hang of the others.
 
-use std::sync::atomic::Ordering;
 use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::Wait;
 use crate::sys::{futex_wait, futex_wake, Deadline, FutexWait};

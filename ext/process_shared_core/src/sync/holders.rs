@@ -23,8 +23,8 @@
 //! changes `count` while it owns the slot; the table's user decides what the counts mean and which
 //! orderings its counts need (both users make them part of a `SeqCst` protocol).
 
-use std::sync::atomic::Ordering;
 use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::{owner_dead, Owner};
 

@@ -4,8 +4,8 @@
 //! in a `MAP_SHARED` mapping and other processes must be able to wake it, so these calls use the shared
 //! (inode/offset-keyed) form.
 
-use super::clock::Deadline;
 use super::atomic::AtomicU32;
+use super::clock::Deadline;
 
 /// How a [`futex_wait`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
