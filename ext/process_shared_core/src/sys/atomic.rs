@@ -12,6 +12,34 @@
 
 use std::sync::atomic::Ordering;
 
+/// The std read-modify-write methods of one argument, each a scheduling point and then the std call.
+macro_rules! read_modify_write {
+    ($int:ty, $($method:ident),*) => {
+        $(
+            /// As the std method of the same name.
+            #[inline(always)]
+            pub fn $method(&self, v: $int, order: Ordering) -> $int {
+                point();
+                self.0.$method(v, order)
+            }
+        )*
+    };
+}
+
+/// The std compare-and-exchange methods, each a scheduling point and then the std call.
+macro_rules! compare_exchange {
+    ($int:ty, $($method:ident),*) => {
+        $(
+            /// As the std method of the same name.
+            #[inline(always)]
+            pub fn $method(&self, current: $int, new: $int, success: Ordering, failure: Ordering) -> Result<$int, $int> {
+                point();
+                self.0.$method(current, new, success, failure)
+            }
+        )*
+    };
+}
+
 macro_rules! shared_atomic {
     ($(#[$doc:meta])* $name:ident, $std:ty, $int:ty) => {
         $(#[$doc])*
@@ -47,73 +75,8 @@ macro_rules! shared_atomic {
                 self.0.store(v, order)
             }
 
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn swap(&self, v: $int, order: Ordering) -> $int {
-                point();
-                self.0.swap(v, order)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn compare_exchange(
-                &self,
-                current: $int,
-                new: $int,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$int, $int> {
-                point();
-                self.0.compare_exchange(current, new, success, failure)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn compare_exchange_weak(
-                &self,
-                current: $int,
-                new: $int,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$int, $int> {
-                point();
-                self.0.compare_exchange_weak(current, new, success, failure)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn fetch_add(&self, v: $int, order: Ordering) -> $int {
-                point();
-                self.0.fetch_add(v, order)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn fetch_sub(&self, v: $int, order: Ordering) -> $int {
-                point();
-                self.0.fetch_sub(v, order)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn fetch_or(&self, v: $int, order: Ordering) -> $int {
-                point();
-                self.0.fetch_or(v, order)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn fetch_and(&self, v: $int, order: Ordering) -> $int {
-                point();
-                self.0.fetch_and(v, order)
-            }
-
-            /// As the std method of the same name.
-            #[inline(always)]
-            pub fn fetch_max(&self, v: $int, order: Ordering) -> $int {
-                point();
-                self.0.fetch_max(v, order)
-            }
+            compare_exchange!($int, compare_exchange, compare_exchange_weak);
+            read_modify_write!($int, swap, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_max);
 
             /// As the std method of the same name (one scheduling point: the update is one atomic step of
             /// the model, as a CAS loop without interference would be).
