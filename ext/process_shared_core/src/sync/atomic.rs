@@ -12,7 +12,8 @@
 //! right is the one used; on x86-64 a read-modify-write is one locked instruction whatever the ordering,
 //! and a load is a plain load.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use crate::sys::atomic::AtomicI64;
+use std::sync::atomic::Ordering;
 
 /// One signed 64-bit integer in shared memory (8 bytes, valid when zeroed: 0).
 #[repr(C)]

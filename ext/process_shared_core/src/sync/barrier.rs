@@ -32,7 +32,8 @@
 //!   current round for its own.
 //! - A waiter killed while waiting stays counted as arrived, so that round trips one arrival early.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::{wait_loop, Look, Step, Wait};
 use crate::sys::{futex_wake, Deadline};

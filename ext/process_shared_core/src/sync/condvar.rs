@@ -34,7 +34,8 @@
 //! slot taken by live processes (they wait untracked), and one reclaim lost to a reader killed in the
 //! middle of it.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::holders::{HolderSlot, Holders};
 use super::{wait_loop, Look, Owner, Step, Wait};

@@ -17,7 +17,8 @@
 //! [`RawLatch`] word (`state`): the count in bits 0..31, `WAITERS` in bit 31. `count_down` to 0 wakes all;
 //! a waiter returns once the count is 0. The count never goes up again.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::sys::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 
 use super::{wait_loop, Look, Step, Wait};
 use crate::sys::{futex_wake, Deadline};

@@ -25,7 +25,8 @@
 //! orderings its counts need (the lock and the semaphore make them part of a `SeqCst` protocol; the
 //! condition variable's `waiting` only ever errs towards counting too many, by the order of its steps).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::{owner_dead, Owner};
 

@@ -104,7 +104,7 @@ impl<T> Step<T> {
     /// last step of a look whose sleepers announce themselves by a bit in the futex word itself (event,
     /// latch). `Again` if the word changed meanwhile.
     #[inline]
-    pub(crate) fn park_flagged(word: &std::sync::atomic::AtomicU32, seen: u32, bit: u32) -> Step<T> {
+    pub(crate) fn park_flagged(word: &crate::sys::atomic::AtomicU32, seen: u32, bit: u32) -> Step<T> {
         use std::sync::atomic::Ordering;
         // Relaxed: the futex syscall re-reads the word; the bit only has to be set atomically.
         if seen & bit == 0 && word.compare_exchange(seen, seen | bit, Ordering::Relaxed, Ordering::Relaxed).is_err() {
@@ -130,19 +130,20 @@ pub(crate) struct Look {
 /// deadline, or (if `interruptible`) a signal. Nothing but the look's own steps changes any state.
 #[cold]
 pub(crate) fn wait_loop<T>(
-    futex: &std::sync::atomic::AtomicU32,
+    futex: &crate::sys::atomic::AtomicU32,
     deadline: Option<Deadline>,
     interruptible: bool,
     mut look: impl FnMut(Look) -> Step<T>,
 ) -> Wait<T> {
     let mut spins = 0;
+    let spin_limit = spin_limit();
     let mut check_at = Deadline::after(SLICE);
     loop {
         let check_holders = check_at.expired();
         if check_holders {
             check_at = Deadline::after(SLICE);
         }
-        match look(Look { may_spin: spins < SPIN, check_holders }) {
+        match look(Look { may_spin: spins < spin_limit, check_holders }) {
             Step::Done(t) => return Wait::Done(t),
             Step::Again => {}
             Step::Spin => {
@@ -150,7 +151,7 @@ pub(crate) fn wait_loop<T>(
                 std::hint::spin_loop();
             }
             Step::Park(expected) => {
-                spins = SPIN; // woken: look, then sleep again (spinning pays only before the first sleep)
+                spins = spin_limit; // woken: look, then sleep again (spinning pays only before the first sleep)
                 if let Some(out) = sleep_step(futex, expected, deadline, interruptible) {
                     return out;
                 }
@@ -159,13 +160,23 @@ pub(crate) fn wait_loop<T>(
     }
 }
 
+/// The spin budget of [`wait_loop`]: [`SPIN`], or the model's (each poll is a step of a model).
+#[inline]
+fn spin_limit() -> u32 {
+    #[cfg(feature = "model")]
+    if let Some(n) = crate::sys::model::with(|w| w.spin_limit()) {
+        return n;
+    }
+    SPIN
+}
+
 /// One bounded sleep on `word` while it equals `expected`: the sleep step of [`wait_loop`].
 ///
 /// Returns `None` to mean "re-check the state and sleep again" (woken, value changed, or a slice ended
 /// before the caller's deadline) and `Some(outcome)` when the caller must stop waiting.
 #[inline]
 fn sleep_step<T>(
-    word: &std::sync::atomic::AtomicU32,
+    word: &crate::sys::atomic::AtomicU32,
     expected: u32,
     deadline: Option<Deadline>,
     interruptible: bool,

@@ -2,7 +2,8 @@
 //!
 //! Layout (`#[repr(C)]`, 24 bytes): `mutex`, `count` (how many times the owner entered; 0 when free).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::sys::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 
 use super::{Acquired, MutexError, Owner, RawMutex, Wait};
 use crate::sys::Deadline;

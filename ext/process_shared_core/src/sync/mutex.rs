@@ -8,7 +8,7 @@
 //! | `word: u64`    | everyone (CAS/swap)     | the lock word, see the state table below                    |
 //! | `seq: u32`     | unlockers that saw `WAITERS` | the futex word sleepers park on (bumped before a wake)  |
 //! | `pid: u32`     | the owner only          | owner's pid as it sees itself, for messages (0: unknown)    |
-//! | `thread: u64`  | the owner only          | owner's thread token, 0 whenever nobody owns it yet         |
+//! | `thread: u64`  | the owner only          | owner's thread token mixed with its id, 0 while nobody owns it |
 //!
 //! States of `word` (the owner's [owner id](crate::sys::owner) in the low 62 bits):
 //!
@@ -40,7 +40,8 @@
 //! A waiter never decides this about its own process: when a *thread* ends holding a lock, its own
 //! process marks the word `OWNER_DIED` ([`RawMutex::mark_owner_died`]) and wakes a waiter.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::{owner_dead, wait_loop, Look, Owner, Step, Wait};
 use crate::sys::owner::ID_MASK;
@@ -268,7 +269,7 @@ impl RawMutex {
     fn set_owner(&self, me: Owner) {
         // Relaxed: read back by `me` itself (program order) or by threads of our process that, by coherence,
         // can only see 0 (cleared before release) or this token, never their own stale one.
-        self.thread.store(me.thread, Ordering::Relaxed);
+        self.thread.store(thread_token(me), Ordering::Relaxed);
         self.pid.store(me.pid, Ordering::Relaxed);
     }
 
@@ -279,11 +280,18 @@ impl RawMutex {
     }
 
     /// Whether `me` (that exact process and thread) holds the lock.
+    ///
+    /// The word and the token are two loads: between them the lock can change hands. A word marked
+    /// `OWNER_DIED` is held by no live thread even when it still carries our id (we gave it back, or our
+    /// thread ended), and the token is mixed with the process's id, so another process's owner that took
+    /// the lock over meanwhile never writes a token that looks like ours (thread tokens of forked processes
+    /// are often equal). Found by the model checker (tests/model.rs, `rwlock_with_an_unsure_oracle`).
     #[inline]
     pub fn is_owned_by(&self, me: Owner) -> bool {
         // Relaxed: if the id bits are ours, a thread of our process wrote them, and the token check
         // distinguishes which (see `set_owner`).
-        self.word.load(Ordering::Relaxed) & OWNER_MASK == me.id && self.thread.load(Ordering::Relaxed) == me.thread
+        self.word.load(Ordering::Relaxed) & (OWNER_MASK | OWNER_DIED) == me.id
+            && self.thread.load(Ordering::Relaxed) == thread_token(me)
     }
 
     /// Whether a thread of the process with owner id `id` holds the lock.
@@ -318,6 +326,20 @@ impl RawMutex {
             Some(a) => Ok(Wait::Done(a)),
             None => Ok(self.lock_slow(me, deadline, false)),
         }
+    }
+}
+
+/// What the `thread` field holds for owner `me`: its thread token mixed with its process's id, so that the
+/// tokens of two processes' threads differ even when the threads' own tokens are equal (see
+/// [`RawMutex::is_owned_by`]). Never 0 (the "nobody" value), and one-to-one over the non-zero tokens of one
+/// process: `thread ^ mix` is 0 only for `thread == mix`, which gets `mix`, the value of the invalid token 0.
+#[inline]
+fn thread_token(me: Owner) -> u64 {
+    // An odd multiplier: non-zero for every non-zero id.
+    let mix = me.id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    match me.thread ^ mix {
+        0 => mix,
+        t => t,
     }
 }
 

@@ -25,7 +25,8 @@
 //! The lock is never held while the caller does anything else (it is not held across a GVL release or
 //! Ruby code): every call locks, does its work in memory, and unlocks.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering;
 
 use super::{Acquired, Owner, RawCondvar, RawMutex, Wait};
 use crate::sys::Deadline;

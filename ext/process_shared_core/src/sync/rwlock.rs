@@ -38,7 +38,8 @@
 //! is told ([`Acquired::OwnerDied`], holding a read lock). Read holds of a dead process are released
 //! silently.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::sys::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 
 use super::holders::{Holders, NoSlot, PaddedSlot};
 use super::{wait_loop, Acquired, Look, MutexError, Owner, RawMutex, Step, Wait};

@@ -33,7 +33,8 @@
 //! count back (one unit given twice, see [`super::holders`]). A permit is never lost. Dead holders are found every [`SLICE`](super::SLICE) by waiters and, throttled, by
 //! failed `try_wait`s ([`RawSemaphore::reclaim_dead`]).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::sys::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 
 use super::holders::{HolderSlot, Holders, NoSlot};
 use super::{wait_loop, Look, Owner, Step, Wait};

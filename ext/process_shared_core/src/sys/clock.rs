@@ -24,6 +24,10 @@ impl Deadline {
     /// zero, which makes every deadline look expired rather than infinite (a safe failure).
     #[inline]
     pub fn now() -> Deadline {
+        #[cfg(feature = "model")]
+        if let Some(v) = crate::sys::model::with(|w| w.now()) {
+            return v;
+        }
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC is always supported on Linux.
         let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
@@ -37,6 +41,10 @@ impl Deadline {
     /// resolution, a fraction of the cost; for throttles, never for deadlines). 0 if it cannot be read.
     #[inline]
     pub fn coarse_nanos() -> u64 {
+        #[cfg(feature = "model")]
+        if let Some(v) = crate::sys::model::with(|w| w.now().as_nanos()) {
+            return v;
+        }
         #[cfg(target_os = "linux")]
         const COARSE: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
         #[cfg(not(target_os = "linux"))]

@@ -4,8 +4,8 @@
 //! in a `MAP_SHARED` mapping and other processes must be able to wake it, so these calls use the shared
 //! (inode/offset-keyed) form.
 
+use super::atomic::AtomicU32;
 use super::clock::Deadline;
-use std::sync::atomic::AtomicU32;
 
 /// How a [`futex_wait`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub enum FutexWait {
 /// caller last read the word is never lost.
 #[inline]
 pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> FutexWait {
+    #[cfg(feature = "model")]
+    if let Some(v) = super::model::with(|w| w.futex_wait(word.as_std(), expected, deadline)) {
+        return v;
+    }
     let ts = deadline.map(|d| d.as_timespec());
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `word` is a valid, aligned u32 for the duration of the call; `ts_ptr` is null or points to a
@@ -62,6 +66,10 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -
 /// Errors cannot happen for a valid mapped word; if one did, nobody was woken and 0 is returned.
 #[inline]
 pub fn futex_wake(word: &AtomicU32, count: i32) -> usize {
+    #[cfg(feature = "model")]
+    if let Some(v) = super::model::with(|w| w.futex_wake(word.as_std(), count)) {
+        return v;
+    }
     // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE reads no other argument.
     let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
     if rc < 0 {

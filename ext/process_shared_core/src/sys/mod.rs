@@ -2,9 +2,12 @@
 //!
 //! Every function documents its contract and maps `errno` explicitly; nothing here panics.
 
+pub mod atomic;
 pub mod clock;
 pub mod futex;
 pub mod mmap;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod owner;
 pub mod process;
 pub mod shm;

@@ -63,6 +63,10 @@ pub enum Liveness {
 /// This process's owner id (non-zero, within [`ID_MASK`]). Cached; a forked child gets its own on first use.
 #[inline]
 pub fn current_id() -> u64 {
+    #[cfg(feature = "model")]
+    if let Some(v) = super::model::with(|w| w.current_id()) {
+        return v;
+    }
     // Relaxed: the id is written once per process image by `register` (or reset in a fresh child).
     match ID.load(Ordering::Relaxed) {
         0 => register(),
@@ -85,6 +89,10 @@ pub(crate) fn forget_in_child() {
 
 /// Whether the process whose owner id is `id` is alive. Never blocks (an `fstat` and an `fcntl(F_GETLK)`).
 pub fn liveness(id: u64) -> Liveness {
+    #[cfg(feature = "model")]
+    if let Some(v) = super::model::with(|w| w.liveness(id)) {
+        return v;
+    }
     let id = id & ID_MASK;
     if id == 0 {
         return Liveness::Unknown;

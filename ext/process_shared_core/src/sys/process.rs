@@ -43,6 +43,10 @@ static INSTALL_ATFORK_AT_LOAD: extern "C" fn() = install_atfork;
 /// value is always the caller's own pid.
 #[inline]
 pub fn current_pid() -> u32 {
+    #[cfg(feature = "model")]
+    if let Some(v) = super::model::with(|w| w.current_pid()) {
+        return v;
+    }
     let p = PID.load(Ordering::Relaxed);
     if p != 0 {
         return p;
