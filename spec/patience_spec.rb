@@ -447,4 +447,227 @@ RSpec.describe "patience: timeouts of 0, small timeouts, try_* and interrupts" d
       end
     end
   end
+
+  # A thread of this process blocks on a state another process holds and is ended by Thread#raise or
+  # Thread#kill. It held a Mutex (`before`) when it started waiting: it still holds exactly that (and, for a
+  # condition wait, the lock it waited with, taken back), nothing it waited for, and is counted as a waiter
+  # nowhere. Then the other process releases and carries on (its exit status fails the example otherwise),
+  # and the state works normally here too.
+  describe "a wait on another process's state, ended by Thread#raise or Thread#kill" do
+    # name => {
+    #   make:, hold: ->(o) in the child (after the thread waits, if thread_first), release: ->(o, st) in the
+    #   child once the parent is done (it must also carry on normally),
+    #   block: ->(o, rec) the thread's blocking call (may record into rec), want: what it recorded,
+    #   asleep: ->(o) true once the thread is counted as waiting,
+    #   inside: ->(o) [...] the state seen by the thread as it ends, want_inside: its expected value,
+    #   relock: true if the thread must still take back a lock the other process holds (it cannot end before),
+    #   after: ->(o) true if the state works normally (in the parent, while the child releases)
+    # }
+    sem_case = lambda do |block|
+      {
+        make: -> { { s: ProcessShared::Semaphore.new(1) } }, hold: ->(o) { o[:s].wait },
+        release: ->(o, _) { o[:s].post && o[:s].wait(undo: true) && o[:s].post },
+        block: block, asleep: ->(o) { o[:s].waiters == 1 },
+        inside: ->(o) { [o[:s].waiters] }, want_inside: [0],
+        after: ->(o) { o[:s].try_wait(5).nil? && o[:s].value.zero? && (o[:s].post || true) && o[:s].value == 1 }
+      }
+    end
+    rw_after = ->(o) { o[:rw].try_write_lock(5) && o[:rw].release_write_lock && !o[:rw].write_locked? }
+    interrupts = {
+      "Mutex#lock" => {
+        make: mutex, hold: ->(o) { o[:m].lock }, release: ->(o, _) { o[:m].unlock && o[:m].synchronize { 1 } },
+        block: ->(o, _) { o[:m].lock }, inside: ->(o) { [o[:m].owned?] }, want_inside: [false],
+        after: ->(o) { o[:m].try_lock(5) && o[:m].unlock && !o[:m].locked? }
+      },
+      "Mutex#synchronize" => {
+        make: mutex, hold: ->(o) { o[:m].lock }, release: ->(o, _) { o[:m].unlock && o[:m].synchronize { 1 } },
+        block: ->(o, rec) { o[:m].synchronize { rec << :entered } }, inside: ->(o) { [o[:m].owned?] },
+        want_inside: [false], after: ->(o) { o[:m].try_lock(5) && o[:m].unlock && !o[:m].locked? }
+      },
+      "Monitor#enter" => {
+        make: -> { { mon: ProcessShared::Monitor.new } }, hold: ->(o) { o[:mon].enter },
+        release: ->(o, _) { o[:mon].exit || o[:mon].synchronize { 1 } },
+        block: ->(o, _) { o[:mon].enter }, inside: ->(o) { [o[:mon].mon_owned?, o[:mon].mon_count] },
+        want_inside: [false, 0], after: ->(o) { o[:mon].try_enter(5) && (o[:mon].exit || !o[:mon].mon_locked?) }
+      },
+      "ConditionVariable#wait(Mutex) under synchronize, the mutex taken by the other process meanwhile" => {
+        make: -> { { m: ProcessShared::Mutex.new, cv: ProcessShared::ConditionVariable.new } },
+        thread_first: true,
+        hold: lambda do |o|
+          sleep 0.005 until o[:cv].waiters == 1 && !o[:m].locked?
+          o[:m].lock
+        end,
+        release: ->(o, _) { o[:m].unlock && o[:m].synchronize { o[:cv].signal } },
+        block: lambda do |o, rec|
+          o[:m].synchronize do
+            o[:cv].wait(o[:m])
+          ensure
+            rec << [o[:m].owned?, o[:cv].waiters] # held again, no longer a waiter
+          end
+        end,
+        want: [[true, 0]], relock: true, asleep: ->(o) { o[:m].locked? },
+        inside: ->(o) { [o[:m].owned?, o[:cv].waiters] }, want_inside: [false, 0],
+        after: ->(o) { o[:m].try_lock(5) && o[:m].unlock && !o[:m].locked? && o[:cv].waiters.zero? }
+      },
+      "ConditionVariable#wait(Monitor entered twice), the monitor taken by the other process meanwhile" => {
+        make: -> { { mon: ProcessShared::Monitor.new, cv: ProcessShared::ConditionVariable.new } },
+        thread_first: true,
+        hold: lambda do |o|
+          sleep 0.005 until o[:cv].waiters == 1 && !o[:mon].mon_locked?
+          o[:mon].enter
+        end,
+        release: ->(o, _) { o[:mon].exit || o[:mon].synchronize { o[:cv].signal } },
+        block: lambda do |o, rec|
+          o[:mon].synchronize do
+            o[:mon].synchronize do
+              o[:cv].wait(o[:mon], 60)
+            ensure
+              rec << [o[:mon].mon_count, o[:cv].waiters]
+            end
+          end
+        end,
+        want: [[2, 0]], relock: true, asleep: ->(o) { o[:mon].mon_locked? },
+        inside: ->(o) { [o[:mon].mon_owned?, o[:mon].mon_count] }, want_inside: [false, 0],
+        after: ->(o) { o[:mon].try_enter(5) && (o[:mon].exit || !o[:mon].mon_locked?) }
+      },
+      "Monitor::ConditionVariable#wait_until, the monitor taken by the other process meanwhile" => {
+        make: mon_cond, thread_first: true,
+        hold: lambda do |o|
+          sleep 0.005 until o[:cond].instance_variable_get(:@cond).waiters == 1 && !o[:mon].mon_locked?
+          o[:mon].enter
+        end,
+        release: ->(o, _) { o[:mon].exit || o[:mon].synchronize { o[:cond].signal } },
+        block: lambda do |o, rec|
+          o[:mon].synchronize do
+            o[:cond].wait_until { false }
+          ensure
+            rec << [o[:mon].mon_owned?, o[:mon].mon_count]
+          end
+        end,
+        want: [[true, 1]], relock: true, asleep: ->(o) { o[:mon].mon_locked? && !o[:mon].mon_owned? },
+        inside: ->(o) { [o[:mon].mon_owned?] }, want_inside: [false],
+        after: ->(o) { o[:mon].try_enter(5) && (o[:mon].exit || !o[:mon].mon_locked?) }
+      },
+      "Semaphore#wait" => sem_case.call(->(o, _) { o[:s].wait }),
+      "Semaphore#wait(undo: true)" => sem_case.call(->(o, _) { o[:s].wait(undo: true) }),
+      "Semaphore#synchronize" => sem_case.call(->(o, rec) { o[:s].synchronize { rec << :entered } }),
+      "Semaphore#try_wait(60)" => sem_case.call(->(o, _) { o[:s].try_wait(60) }),
+      "ReadWriteLock#acquire_read_lock (another process writes)" => {
+        make: rw, hold: ->(o) { o[:rw].acquire_write_lock },
+        release: ->(o, _) { o[:rw].release_write_lock && o[:rw].with_write_lock { 1 } },
+        block: ->(o, _) { o[:rw].acquire_read_lock }, asleep: ->(o) { o[:rw].has_waiters? },
+        inside: ->(o) { [no_read.call(o[:rw]), no_write.call(o[:rw])] }, want_inside: [true, true], after: rw_after
+      },
+      "ReadWriteLock#acquire_write_lock (another process reads)" => {
+        make: rw, hold: ->(o) { o[:rw].acquire_read_lock },
+        release: ->(o, _) { o[:rw].release_read_lock && o[:rw].with_read_lock { 1 } },
+        block: ->(o, _) { o[:rw].acquire_write_lock }, asleep: ->(o) { o[:rw].has_waiters? },
+        # The aborted writer let readers in again: not write-locked while the other process reads.
+        inside: ->(o) { [no_write.call(o[:rw]), o[:rw].write_locked?] }, want_inside: [true, false], after: rw_after
+      },
+      "ReadWriteLock#acquire_write_lock (another process writes)" => {
+        make: rw, hold: ->(o) { o[:rw].acquire_write_lock },
+        release: ->(o, _) { o[:rw].release_write_lock && o[:rw].with_write_lock { 1 } },
+        block: ->(o, _) { o[:rw].acquire_write_lock }, asleep: ->(o) { o[:rw].has_waiters? },
+        inside: ->(o) { [no_write.call(o[:rw]), no_read.call(o[:rw])] }, want_inside: [true, true], after: rw_after
+      },
+      "Queue#pop (empty: the other process is the producer)" => {
+        make: -> { { q: ProcessShared::Queue.new(capacity: 256) } }, hold: ->(_) {},
+        release: ->(o, _) { o[:q].push(:fed) },
+        block: ->(o, _) { o[:q].pop }, asleep: ->(o) { o[:q].num_waiting == 1 },
+        inside: ->(o) { [o[:q].num_waiting, o[:q].size] }, want_inside: [0, 0],
+        after: ->(o) { o[:q].pop(timeout: 5) == :fed && o[:q].empty? && o[:q].num_waiting.zero? }
+      },
+      "Queue#push (full: the other process filled it)" => {
+        make: -> { { q: ProcessShared::Queue.new(capacity: 256, max: 1) } }, hold: ->(o) { o[:q].push(:theirs) },
+        release: ->(o, _) { o[:q].pop(timeout: 5) == :theirs or raise "lost the other process's element" },
+        block: ->(o, _) { o[:q].push(:mine) }, asleep: ->(o) { o[:q].num_waiting == 1 },
+        inside: ->(o) { [o[:q].num_waiting, o[:q].size] }, want_inside: [0, 1],
+        after: ->(o) { o[:q].push(:next, timeout: 5) && o[:q].pop(true) == :next && o[:q].empty? }
+      },
+      "Event#wait" => {
+        make: -> { { e: ProcessShared::Event.new } }, hold: ->(_) {}, release: ->(o, _) { o[:e].set },
+        block: ->(o, _) { o[:e].wait }, inside: ->(o) { [o[:e].set?] }, want_inside: [false],
+        after: ->(o) { o[:e].wait(5) }
+      },
+      "CountDownLatch#wait" => {
+        make: -> { { l: ProcessShared::CountDownLatch.new(1) } }, hold: ->(_) {},
+        release: ->(o, _) { o[:l].count_down }, block: ->(o, _) { o[:l].wait },
+        inside: ->(o) { [o[:l].count] }, want_inside: [1], after: ->(o) { o[:l].wait(5) && o[:l].count.zero? }
+      },
+      "Barrier#wait (2 parties)" => {
+        make: -> { { b: ProcessShared::Barrier.new(2) } }, hold: ->(_) {},
+        # The interrupted arrival was withdrawn: it takes this process's and the other's to trip it.
+        release: ->(o, _) { o[:b].wait(10) or raise "the barrier did not trip" },
+        block: ->(o, _) { o[:b].wait }, asleep: ->(o) { o[:b].number_waiting == 1 },
+        inside: ->(o) { [o[:b].number_waiting, o[:b].broken?] }, want_inside: [0, false],
+        after: ->(o) { o[:b].wait(10) && !o[:b].broken? }
+      }
+    }
+
+    # Whether `t` ends within `secs` (Thread#join would re-raise the thread's exception here).
+    def ends_within(t, secs)
+      deadline = now + secs
+      sleep 0.005 while t.alive? && now < deadline
+      !t.alive?
+    end
+
+    def interrupt_and_check(c, how)
+      o = c[:make].call
+      before = ProcessShared::Mutex.new
+      rec = []
+      ready = handshake
+      done = handshake
+      start = lambda do
+        Thread.new do
+          Thread.current.report_on_exception = false
+          before.lock
+          begin
+            c[:block].call(o, rec)
+            rec << :returned
+          ensure
+            rec << [:end, before.owned?, *c[:inside].call(o)]
+            before.unlock if before.owned?
+          end
+        end
+      end
+      t = start.call if c[:thread_first]
+      pid = fork_child do
+        st = c[:hold].call(o)
+        ready.signal
+        done.wait(timeout: 30)
+        c[:release].call(o, st)
+      end
+      ready.wait
+      t ||= start.call
+      sleep 0.005 until t.status == "sleep" && (c[:asleep].nil? || c[:asleep].call(o))
+      how == :raise ? t.raise(RuntimeError, "interrupted") : t.kill
+      if c[:relock]
+        expect(ends_within(t, 0.3)).to be(false) # taking the lock back, which the other process holds
+      else
+        expect(ends_within(t, 5)).to be(true) # ended while the other process still holds the state
+      end
+      done.signal
+      expect(ends_within(t, 10)).to be(true)
+      if how == :raise
+        expect { t.value }.to raise_error(RuntimeError, "interrupted")
+      else
+        expect(t.value).to be_nil
+      end
+      expect(rec).to eq(c.fetch(:want, []) + [[:end, true, *c[:want_inside]]])
+      expect(c[:after].call(o)).to be_truthy
+      wait_child(pid)
+    end
+
+    interrupts.each do |name, c|
+      # Fails if the interrupt does not end the wait, if the thread ends holding what it waited for (or
+      # not holding what it held: `before`, a condition wait's lock), if a waiter stays counted, if the
+      # wait took something (a permit, an element, an arrival) that the other process or `after` misses.
+      %i[raise kill].each do |how|
+        it "#{name}: Thread##{how} leaves the thread holding exactly what it held" do
+          interrupt_and_check(c, how)
+        end
+      end
+    end
+  end
 end
