@@ -11,10 +11,11 @@ module ProcessShared
   # Native methods: +acquire_read_lock+, +release_read_lock+, +try_read_lock(timeout = nil)+,
   # +with_read_lock { }+, +acquire_write_lock+, +release_write_lock+, +try_write_lock(timeout = nil)+,
   # +with_write_lock { }+, +write_locked?+, +has_waiters?+, +close+, +closed?+, +inspect+. Acquire and
-  # release return true; +try_*+ return true or false (without a timeout they do not wait). Read locks are
-  # held per thread and may be taken several times (released as often). Releasing a lock the calling
-  # thread does not hold, taking the write lock twice, or taking one kind while holding the write lock
-  # (or the write lock while holding a read lock) raises {ProcessError}.
+  # release return true; +try_*+ return true or false (without a timeout, or with 0, they do not wait).
+  # Read locks are held per thread and may be taken several times (released as often): a thread holding one
+  # takes another at once, even past a waiting writer. Releasing a lock the calling thread does not hold,
+  # taking the write lock twice, or taking one kind while holding the write lock (or the write lock while
+  # holding a read lock) raises {ProcessError}; the +try_*+ methods answer false instead.
   #
   # Owner death: a writer that dies holding the lock (SIGKILL, or its thread ends) never blocks anyone for
   # good. The next writer gets {OwnerDeadError} holding the write lock, so it can repair the data (one

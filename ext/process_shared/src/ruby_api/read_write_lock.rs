@@ -77,6 +77,13 @@ impl ReadWriteLock {
             return Err(errors::process(ruby, "deadlock; this thread holds the write lock"));
         }
         let i = rb_self.reader_slot(ruby, rw, me)?;
+        // Read locks are per thread and re-entrant: a thread holding one takes another at once, even past a
+        // waiting writer (which waits for this thread's hold, so making it wait would deadlock both).
+        if let Some(held) = threads::read_slot(rw).filter(|&h| h == i) {
+            let acquired = rw.read_again(held);
+            threads::hold_read(rw, held);
+            return Ok(Some(acquired));
+        }
         let acquired = match rw.try_read_recovering(i, me) {
             Some(a) => a,
             None => match patience {
@@ -146,6 +153,9 @@ impl ReadWriteLock {
     fn try_read_lock(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<bool, Error> {
         let patience = Patience::of_try(ruby, argv)?;
         let rw = rb_self.lock(ruby)?;
+        if rw.is_write_owned_by(me()) {
+            return Ok(false); // would block forever: a try_* answers that, as try_write_lock does
+        }
         match Self::take_read(ruby, rb_self, &rw, patience)? {
             Some(Acquired::OwnerDied(pid)) => Err(errors::writer_dead(ruby, pid)),
             held => Ok(held.is_some()),

@@ -113,6 +113,12 @@ pub fn read_holds(rw: &RawRwLock) -> u32 {
     READS.with(|r| r.borrow().iter().find(|e| e.0 == addr).map_or(0, |e| e.2))
 }
 
+/// The reader slot of the calling thread's read holds of `rw`, if it has any.
+pub fn read_slot(rw: &RawRwLock) -> Option<usize> {
+    let addr = rw as *const RawRwLock as usize;
+    READS.with(|r| r.borrow().iter().find(|e| e.0 == addr).map(|e| e.1))
+}
+
 /// Forget one read hold of `rw` by the calling thread; the reader slot to release it in, or `None` if the
 /// thread holds none.
 pub fn release_read(rw: &RawRwLock) -> Option<usize> {

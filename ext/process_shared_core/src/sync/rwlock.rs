@@ -129,6 +129,16 @@ impl RawRwLock {
         false
     }
 
+    /// Take one more read hold in slot `i` for a thread that already holds one there: at once, even while a
+    /// writer holds the gate closed (it is waiting for this very hold to go, so waiting would deadlock, and
+    /// letting it in delays no writer any further). Never sleeps.
+    #[inline]
+    pub fn read_again(&self, i: usize) -> Acquired {
+        // SeqCst: as in `try_read` (the slot is not 0, so a draining writer keeps waiting for it anyway).
+        self.slots[i].0.count.fetch_add(1, Ordering::SeqCst);
+        self.read_outcome()
+    }
+
     /// Give back one read hold of slot `i`.
     #[inline]
     pub fn release_read(&self, i: usize) {
