@@ -679,9 +679,9 @@ fn rwlock_readers_share_and_writers_exclude() {
     assert!(!g.lock.is_write_locked());
 }
 
-/// A waiting writer shuts new readers out, and gets in once the reader leaves.
-#[test]
-fn rwlock_a_waiting_writer_is_not_starved_by_new_readers() {
+/// Hold a read lock in this process while a forked writer waits for it (new readers shut out), run `then`
+/// with the lock and our slot (it must end with our holds released), and see the writer get in and out.
+fn with_a_waiting_writer(then: impl FnOnce(&RawRwLock, usize)) {
     let rw: SharedBox<RawRwLock> = SharedBox::new();
     let slot = rw.claim_slot(me()).unwrap();
     assert!(rw.try_read(slot));
@@ -694,35 +694,30 @@ fn rwlock_a_waiting_writer_is_not_starved_by_new_readers() {
         std::thread::yield_now(); // the writer holds the writers' mutex and waits for us
     }
     assert!(!rw.try_read(slot), "a new reader got in ahead of a waiting writer");
-    rw.release_read(slot);
+    then(&rw, slot);
     assert_eq!(wait_child(writer, LIMIT), 0);
+    assert_eq!(rw.readers(), 0);
     assert!(rw.try_read(slot));
     rw.release_read(slot);
+}
+
+/// A waiting writer shuts new readers out, and gets in once the reader leaves.
+#[test]
+fn rwlock_a_waiting_writer_is_not_starved_by_new_readers() {
+    with_a_waiting_writer(|rw, slot| rw.release_read(slot));
 }
 
 /// A reader already holding a read lock takes another past the waiting writer (`read_again`): the writer
 /// waits for that very hold, so refusing it would deadlock both. The writer gets in once all are released.
 #[test]
 fn rwlock_a_holder_reads_again_past_a_waiting_writer() {
-    let rw: SharedBox<RawRwLock> = SharedBox::new();
-    let slot = rw.claim_slot(me()).unwrap();
-    assert!(rw.try_read(slot));
-    let writer = fork_child(|| {
-        let out = rw.write(me(), Some(Deadline::after(Duration::from_secs(30)))).unwrap();
-        assert_eq!(out, Wait::Done(Acquired::Clean));
-        rw.release_write(me()).unwrap();
+    with_a_waiting_writer(|rw, slot| {
+        assert_eq!(rw.read_again(slot), Acquired::Clean);
+        assert_eq!(rw.slot_count(slot), 2);
+        rw.release_read(slot);
+        assert!(rw.is_write_locked(), "the writer got in while a hold was left");
+        rw.release_read(slot);
     });
-    while !rw.is_write_locked() {
-        std::thread::yield_now();
-    }
-    assert!(!rw.try_read(slot), "a new reader got in ahead of a waiting writer");
-    assert_eq!(rw.read_again(slot), Acquired::Clean);
-    assert_eq!(rw.slot_count(slot), 2);
-    rw.release_read(slot);
-    assert!(rw.is_write_locked(), "the writer got in while a hold was left");
-    rw.release_read(slot);
-    assert_eq!(wait_child(writer, LIMIT), 0);
-    assert_eq!(rw.readers(), 0);
 }
 
 /// Read holds of a process killed while reading are cleared by a waiting writer within a slice or two.
