@@ -219,10 +219,7 @@ module ProcessSharedFuzz
       when :event then PS::Event.new(**n)
       when :latch then PS::CountDownLatch.new(@rng.rand(0..2), **n)
       when :barrier then PS::Barrier.new(@rng.rand(1..3), **n)
-      # Known bug (pending in spec/regressions_spec.rb): a thread's read holds are tracked per handle, so a
-      # write lock taken through a second handle of the same name waits for the thread's own read holds
-      # for ever. Until that is fixed, each named ReadWriteLock of the fuzz gets a name of its own.
-      when :rwlock then PS::ReadWriteLock.new(**(n.empty? ? n : { name: "#{n[:name]}.rw#{@rng.rand(1 << 30)}" }))
+      when :rwlock then PS::ReadWriteLock.new(**n)
       when :queue then PS::Queue.new(capacity: pick([8, 64, 4096]), max: pick([nil, 1, 3]), **n)
       end
     rescue Errno::ENOSPC, Errno::ENOMEM, PS::Error => e

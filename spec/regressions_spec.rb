@@ -135,25 +135,43 @@ RSpec.describe "issue 10 regressions" do
 end
 
 RSpec.describe "ReadWriteLock opened twice by name in one process (found by the named fuzz, seed 905693785)" do
-  it "refuses a write lock through one handle while the thread reads through the other", timeout: 20 do
-    pending "read holds are tracked per handle (by address): the write waits for the thread's own read holds"
-    name = "regression.rw2.#{Process.pid}"
+  # Read holds were tracked per handle (by the address of its mapping): a thread reading through one handle
+  # then writing through the other waited forever for its own read holds. A name is now mapped once per
+  # process, so both handles are the same lock in every respect.
+  let(:name) { "regression.rw2.#{Process.pid}" }
+  after { File.unlink("/dev/shm/process_shared.#{name}") if File.exist?("/dev/shm/process_shared.#{name}") }
+
+  it "refuses a write lock through one handle while the same thread reads through the other", timeout: 20 do
+    a = ProcessShared::ReadWriteLock.new(name: name)
+    b = ProcessShared::ReadWriteLock.new(name: name)
+    worker = Thread.new do
+      Thread.current.report_on_exception = false
+      a.acquire_read_lock
+      begin
+        b.acquire_write_lock
+        :acquired
+      rescue ProcessShared::ProcessError
+        :refused
+      ensure
+        a.release_read_lock
+      end
+    end
+    result = worker.join(5)&.value # a bound, for the old behaviour: the write never returned
+    worker.kill unless result
+    expect(result).to eq(:refused)
+    expect(b.try_write_lock).to be(true) # the read hold was given back through the other handle's record
+    b.release_write_lock
+  end
+
+  it "releases through either handle what the thread took through the other" do
     a = ProcessShared::ReadWriteLock.new(name: name)
     b = ProcessShared::ReadWriteLock.new(name: name)
     a.acquire_read_lock
-    outcome = Thread.new do
-      Thread.current.report_on_exception = false
-      b.acquire_write_lock
-      :acquired
-    rescue ProcessShared::ProcessError
-      :refused
-    end
-    # Fails today: the write never returns (joined with a bound, then the thread is killed).
-    result = outcome.join(3)&.value
-    outcome.kill unless result
-    a.release_read_lock
-    expect(result).to eq(:refused)
-  ensure
-    File.unlink("/dev/shm/process_shared.#{name}") if name && File.exist?("/dev/shm/process_shared.#{name}")
+    b.acquire_read_lock # re-entrant, even though it came through another handle
+    expect { 2.times { b.release_read_lock } }.not_to raise_error
+    expect { a.release_read_lock }.to raise_error(ProcessShared::ProcessError)
+    a.close
+    expect(b.try_write_lock).to be(true) # closing one handle leaves the other mapped
+    b.release_write_lock
   end
 end

@@ -19,6 +19,11 @@
 //! period. The size is only ever set on a file that is new or unfinished and never shrunk, and a file
 //! without a valid header is refused, so nobody's mapping is cut short by this library.
 //!
+//! One mapping per object per process: [`share`] hands every later attach of an object this process
+//! already maps (the same file: device and inode) the first attach's mapping, so all handles on a name
+//! see the object at one address. What a process records about an object by its address (the locks a
+//! thread holds, its read holds) then means the object, not the handle it came through.
+//!
 //! Hostile files: the name is opened with `O_NOFOLLOW` (a symlink: `ELOOP`) and `O_NONBLOCK`, and what
 //! was opened is checked before it is trusted: a regular file (a FIFO or device is refused before it is
 //! locked or mapped), a header with our magic and `ready`, this class, this layout, and a size covering
@@ -26,6 +31,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::sys::shm::{self, Create};
 use crate::sys::SharedMapping;
@@ -83,10 +89,35 @@ impl From<io::Error> for NamedError {
 /// An attached named object.
 #[derive(Debug)]
 pub struct Named {
-    /// The whole mapping (header and object).
-    pub mapping: SharedMapping,
+    /// The whole mapping (header and object); shared by every handle on the object in this process once
+    /// it went through [`share`]. Unmapped when the last one is dropped.
+    pub mapping: Arc<SharedMapping>,
     /// Whether this call initialised it.
     pub created: bool,
+    /// The file's (device, inode).
+    pub file: (u64, u64),
+}
+
+/// The objects this process maps: (device, inode, mapped length) and the mapping while anyone holds it.
+type Mapped = Vec<((u64, u64, usize), Weak<SharedMapping>)>;
+static MAPPED: Mutex<Mapped> = Mutex::new(Vec::new());
+
+/// `n`, mapped at the address where this process already maps the same object if it does (the fresh
+/// mapping `n` came with is then dropped), else registered as that address.
+///
+/// The lock taken here is held for a table lookup only, but a `fork` while another thread holds it would
+/// leave it locked in the child for good: call it only under a lock that `fork` never splits (the
+/// binding calls it with Ruby's GVL held, which the forking thread holds too).
+pub fn share(n: Named) -> Named {
+    let key = (n.file.0, n.file.1, n.mapping.len());
+    // A poisoned lock (a panic while holding it) left the table whole: every step below is one Vec call.
+    let mut mapped = MAPPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    mapped.retain(|(_, m)| m.strong_count() > 0);
+    if let Some(existing) = mapped.iter().find(|(k, _)| *k == key).and_then(|(_, m)| m.upgrade()) {
+        return Named { mapping: existing, ..n };
+    }
+    mapped.push((key, Arc::downgrade(&n.mapping)));
+    n
 }
 
 impl Named {
@@ -201,7 +232,7 @@ fn validate(
     }
     // A sparse file (made by another program) would raise SIGBUS on a full filesystem: reserve it now.
     file.reserve_existing(want)?;
-    Ok(Named { mapping: file.map(want as usize)?, created: false })
+    Ok(Named { mapping: Arc::new(file.map(want as usize)?), created: false, file: file.identity()? })
 }
 
 enum State {
@@ -244,6 +275,7 @@ fn initialise(
     payload_len: usize,
     mut init: impl FnMut(*mut u8),
 ) -> Result<Named, NamedError> {
+    let id = file.identity()?;
     let mapping = file.map(want as usize)?;
     // SAFETY: `want` bytes are mapped; nobody else uses them until `ready` (we hold the lock).
     unsafe { std::ptr::write_bytes(mapping.as_ptr(), 0, want as usize) };
@@ -256,5 +288,5 @@ fn initialise(
     // SAFETY: NAMED_HEADER + payload_len <= want bytes are mapped.
     init(unsafe { mapping.as_ptr().add(NAMED_HEADER) });
     hdr.ready.store(1, Ordering::Release);
-    Ok(Named { mapping, created: true })
+    Ok(Named { mapping: Arc::new(mapping), created: true, file: id })
 }

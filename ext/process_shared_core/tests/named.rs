@@ -62,6 +62,32 @@ fn create_open_unlink_and_exist() {
     assert_eq!(counter(&b).load(Ordering::SeqCst), 43);
 }
 
+/// `share`: every attach of an object this process maps gets the first one's mapping (so per-address
+/// records mean the object); the mapping lives while any handle does; a re-created name is another object.
+#[test]
+fn one_mapping_per_object_in_a_process() {
+    use process_shared_core::named::share;
+    let name = fresh_name("share");
+    let a = share(attach(&name, 0o600, Create::CreateOnly, 1, 8, false, |_| {}).unwrap());
+    let b = share(attach(&name, 0o600, Create::OpenOnly, 1, 8, false, |_| {}).unwrap());
+    assert_eq!(a.payload(), b.payload());
+    assert_eq!(a.file, b.file);
+    let unshared = attach(&name, 0o600, Create::OpenOnly, 1, 8, false, |_| {}).unwrap();
+    assert_ne!(unshared.payload(), a.payload()); // without `share`: a mapping of its own, same bytes
+    drop(unshared);
+    let at = a.payload();
+    drop(a);
+    counter(&b).fetch_add(1, Ordering::SeqCst); // still mapped through b
+    let c = share(attach(&name, 0o600, Create::OpenOnly, 1, 8, false, |_| {}).unwrap());
+    assert_eq!(c.payload(), at);
+    assert_eq!(counter(&c).load(Ordering::SeqCst), 1);
+    drop((b, c));
+    shm::unlink(&name).unwrap();
+    let d = share(attach(&name, 0o600, Create::CreateOnly, 1, 8, false, |_| {}).unwrap());
+    assert_eq!(counter(&d).load(Ordering::SeqCst), 0); // a new object, never an old mapping
+    shm::unlink(&name).unwrap();
+}
+
 /// Four processes attach at once: exactly one initialises, all share the result.
 #[test]
 fn concurrent_creators_initialise_once() {

@@ -110,6 +110,8 @@ impl Region {
                 ),
             ),
         })?;
+        // With the GVL held again (see `named::share`): one mapping per object in this process.
+        let n = named::share(n);
         Ok(Region::backed_by(n.payload(), len, Backing::Named(n), what))
     }
 

@@ -140,6 +140,14 @@ impl ShmFile {
         Ok(st)
     }
 
+    /// The object's identity on this host: (device, inode). Stable while the object is open or mapped
+    /// (which keeps the inode from being reused), whatever happens to its name.
+    #[allow(clippy::unnecessary_cast)] // `st_dev`/`st_ino` are u64 here, narrower or signed elsewhere
+    pub fn identity(&self) -> io::Result<(u64, u64)> {
+        let st = self.stat()?;
+        Ok((st.st_dev as u64, st.st_ino as u64))
+    }
+
     /// The object's size in bytes.
     pub fn size(&self) -> io::Result<u64> {
         Ok(self.stat()?.st_size as u64)
