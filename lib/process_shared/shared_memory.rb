@@ -99,9 +99,10 @@ module ProcessShared
       begin
         Marshal.load(stream)
       rescue *MARSHAL_LOAD_ERRORS => e
-        # Raised by Marshal.load's own code (its frame is on top), not by a marshal_load/_load hook.
+        # Raised by Marshal.load's own code (its frame is on top), not by a marshal_load/_load hook. The
+        # base label is "load" on every Ruby (3.4 labels the frame "Marshal.load", earlier ones "load").
         top = e.backtrace_locations&.first
-        raise unless top&.label == "load" && ["<internal:marshal>", __FILE__].include?(top.path)
+        raise unless top&.base_label == "load" && ["<internal:marshal>", __FILE__].include?(top.path)
 
         raise ArgumentError, "marshal data does not describe a valid object (#{e.class}: #{e.message})"
       end
