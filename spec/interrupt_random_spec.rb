@@ -47,6 +47,11 @@ module InterruptRandomSpec
   NEVER = { Object => :never }.freeze
   ON_BLOCKING = { Object => :on_blocking }.freeze
   IMMEDIATE = { Object => :immediate }.freeze
+  # What a Timeout raises into the thread. The workers mask interrupts except while a library call waits,
+  # so a Timeout that fires outside such a wait stays pending after its block has ended and comes out of
+  # the next wait, outside any Timeout: Ruby's timeout 0.2 (Ruby 3.1) raises Timeout::Error then, 0.4
+  # (Ruby 3.3+) its internal Timeout::ExitException (an Exception). Either is an interrupt here.
+  TIMEOUT_EXCEPTIONS = [Timeout::Error, (Timeout::ExitException if defined?(Timeout::ExitException))].compact.freeze
 
   FIELDS = %i[posts waits mutex_cs mon_cs ops interrupts timeouts raises raises_blocked kills violations
               errors].freeze
@@ -141,7 +146,7 @@ module InterruptRandomSpec
             send(op)
           end
           @stats.ops += 1
-        rescue Chaos, Timeout::Error
+        rescue Chaos, *TIMEOUT_EXCEPTIONS
           @stats.interrupts += 1
           # An exception raised while a kill unwinds replaces the kill (Ruby's rule; and Thread#kill is then
           # a no-op on this thread): finish dying.
