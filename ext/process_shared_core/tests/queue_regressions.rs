@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{fork_child, me, wait_child, TestQueue};
-use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, RawCondvar, Wait, QUEUE_HEADER};
+#[cfg(target_os = "linux")]
+use process_shared_core::sync::RawCondvar;
+use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, Wait, QUEUE_HEADER};
 use process_shared_core::sys::Deadline;
 
 // Offsets in QueueHeader (#[repr(C)]; checked by the_header_layout in sync/queue.rs): mutex 0..24, format
 // 24, not_empty 64..320, not_full 320..576, head 576, tail 584, used 592, pushes 600, pops 608, pending 616,
 // log 624..664, ring_size 664, max 672, closed 680.
+#[cfg(target_os = "linux")]
 const NOT_EMPTY: usize = 64;
 const HEAD: usize = 576;
 const USED: usize = 592;
@@ -20,6 +23,7 @@ const POPS: usize = 608;
 const CLOSED: usize = 680;
 
 /// The condition variable at `off` in the header of `t`.
+#[cfg(target_os = "linux")]
 fn cv_at(t: &TestQueue, off: usize) -> &RawCondvar {
     // SAFETY: `off` is the offset of a condition variable in the header, inside the mapping.
     unsafe { &*t.map.as_ptr().add(off).cast::<RawCondvar>() }
@@ -69,7 +73,8 @@ fn retract_after_foreign_unshift_never_tears() {
 }
 
 /// Poll (bounded) until child `pid` sleeps in a futex syscall: blocked in the kernel, holding no lock of
-/// ours (the queue's mutex is only ever held between syscalls).
+/// ours (the queue's mutex is only ever held between syscalls). Linux: reads /proc.
+#[cfg(target_os = "linux")]
 fn until_asleep_in_futex(pid: libc::pid_t) {
     let start = Instant::now();
     loop {
@@ -84,7 +89,8 @@ fn until_asleep_in_futex(pid: libc::pid_t) {
     }
 }
 
-/// Poll (bounded) until child `pid` is stopped.
+/// Poll (bounded) until child `pid` is stopped. Linux: reads /proc.
+#[cfg(target_os = "linux")]
 fn until_stopped(pid: libc::pid_t) {
     let start = Instant::now();
     loop {
@@ -108,6 +114,7 @@ fn until_stopped(pid: libc::pid_t) {
 /// earlier version relied on the kernel waking the longest sleeper, which a sliced wait does not stay; its
 /// stand-in for the killed popper then never got a wake-up and hung the test in `waitpid`.)
 #[test]
+#[cfg(target_os = "linux")] // watches the children through /proc
 fn a_popper_killed_after_its_wakeup_does_not_strand_another() {
     let t = TestQueue::new(256, 0);
     let cv = cv_at(&t, NOT_EMPTY);

@@ -110,6 +110,7 @@ impl Deadline {
         (self.sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(self.nsec.max(0) as u64)
     }
 
+    #[cfg(not(target_os = "macos"))] // macOS waits take relative timeouts
     pub(crate) fn as_timespec(&self) -> libc::timespec {
         libc::timespec { tv_sec: self.sec, tv_nsec: self.nsec }
     }

@@ -2,10 +2,13 @@
 //!
 //! Private futexes are keyed by (mm, address) and so never wake another process; every word we wait on lives
 //! in a `MAP_SHARED` mapping and other processes must be able to wake it, so these calls use the shared
-//! (inode/offset-keyed) form.
+//! (inode/offset-keyed) form. On macOS the same two calls are `os_sync_wait_on_address` /
+//! `os_sync_wake_by_address_*` with the shared flags, or `__ulock_*` before macOS 14.4 ([`super::darwin`]).
 
 use super::atomic::AtomicU32;
 use super::clock::Deadline;
+#[cfg(target_os = "macos")]
+use super::darwin::{wait as os_wait, wake as os_wake};
 
 /// How a [`futex_wait`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +37,13 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -
     if let Some(v) = super::model::with(|w| w.futex_wait(word.as_std(), expected, deadline)) {
         return v;
     }
+    os_wait(word, expected, deadline)
+}
+
+/// Linux: `FUTEX_WAIT_BITSET`, shared.
+#[cfg(not(target_os = "macos"))]
+#[inline]
+fn os_wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> FutexWait {
     let ts = deadline.map(|d| d.as_timespec());
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `word` is a valid, aligned u32 for the duration of the call; `ts_ptr` is null or points to a
@@ -70,6 +80,13 @@ pub fn futex_wake(word: &AtomicU32, count: i32) -> usize {
     if let Some(v) = super::model::with(|w| w.futex_wake(word.as_std(), count)) {
         return v;
     }
+    os_wake(word, count)
+}
+
+/// Linux: `FUTEX_WAKE`, shared.
+#[cfg(not(target_os = "macos"))]
+#[inline]
+fn os_wake(word: &AtomicU32, count: i32) -> usize {
     // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE reads no other argument.
     let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
     if rc < 0 {

@@ -4,6 +4,8 @@
 
 pub mod atomic;
 pub mod clock;
+#[cfg(target_os = "macos")]
+mod darwin;
 pub mod futex;
 pub mod mmap;
 #[cfg(feature = "model")]

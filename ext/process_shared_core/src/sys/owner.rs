@@ -19,7 +19,7 @@
 //! process (the slot is random among 2^32), which makes the dead one look alive: safe, never a wrong
 //! take-over, and as unlikely as guessing a 32-bit number.
 //!
-//! The registry is `/dev/shm/process_shared-owners` (mode 0666, empty: record locks need no data, so it
+//! The registry is `/dev/shm/process_shared-owners` (`/tmp/process_shared-owners` on macOS; mode 0666, empty: record locks need no data, so it
 //! takes no space), opened once per process and inherited by forked children (which take slots of their
 //! own: record locks are not inherited). If it cannot be used (no `/dev/shm`, a hostile file there), a
 //! private, unlinked registry is made instead: forked children still share it, unrelated processes can
@@ -42,7 +42,19 @@ const TAG_MASK: u64 = (1 << 30) - 1;
 /// The lowest descriptor number the registry is moved to (when the limit on open files allows it).
 pub const HIGH_FD: i32 = 512;
 /// Where the shared registry lives (outside the names `shm::PREFIX` gives to named objects).
+#[cfg(not(target_os = "macos"))]
 pub const REGISTRY: &str = "/dev/shm/process_shared-owners";
+/// Where the shared registry lives. macOS has no `/dev/shm` (its POSIX shm objects are no files, and take
+/// no record locks): `/tmp` is, like `/dev/shm` on Linux, one directory for every user and every process of
+/// the machine, sticky and world-writable (`$TMPDIR` is per user, and per sandbox, so processes of two
+/// users, or a launchd job and a shell, would not share it and could not judge each other).
+#[cfg(target_os = "macos")]
+pub const REGISTRY: &str = "/tmp/process_shared-owners";
+/// Where a private registry is made when the shared one cannot be used.
+#[cfg(not(target_os = "macos"))]
+const PRIVATE_DIRS: [&str; 2] = ["/dev/shm", "/tmp"];
+#[cfg(target_os = "macos")]
+const PRIVATE_DIRS: [&str; 1] = ["/tmp"];
 
 static FD: AtomicI32 = AtomicI32::new(-1);
 static TAG: AtomicU32 = AtomicU32::new(0);
@@ -113,17 +125,23 @@ pub fn liveness(id: u64) -> Liveness {
         relock(me);
         return Liveness::Unknown;
     }
-    let mut fl = lock_request(libc::F_WRLCK as i16, id as u32);
+    let mut fl = lock_request(WRLCK, id as u32);
     // SAFETY: F_GETLK on our registry descriptor with a valid, initialised `flock` that the call fills in.
     if unsafe { libc::fcntl(fd, libc::F_GETLK, &mut fl) } != 0 {
         return Liveness::Unknown;
     }
-    if fl.l_type == libc::F_UNLCK as i16 {
+    if fl.l_type == UNLCK {
         Liveness::Dead
     } else {
         Liveness::Alive
     }
 }
+
+// `struct flock` takes shorts; the constants are ints on Linux, shorts on macOS.
+#[allow(clippy::unnecessary_cast)]
+const WRLCK: i16 = libc::F_WRLCK as i16;
+#[allow(clippy::unnecessary_cast)]
+const UNLCK: i16 = libc::F_UNLCK as i16;
 
 fn lock_request(kind: i16, slot: u32) -> libc::flock {
     // SAFETY: `flock` is plain data; every field the kernel reads is set below.
@@ -144,7 +162,7 @@ fn register() -> u64 {
     if fd >= 0 && tag != 0 {
         for _ in 0..64 {
             let slot = random_u32() | 1;
-            let fl = lock_request(libc::F_WRLCK as i16, slot);
+            let fl = lock_request(WRLCK, slot);
             // SAFETY: F_SETLK (non-blocking) on our registry descriptor with a valid `flock`.
             if unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) } == 0 {
                 id = (u64::from(tag) << TAG_SHIFT) | u64::from(slot);
@@ -166,7 +184,7 @@ fn register() -> u64 {
         Err(winner) => {
             if tag_of(id) != 0 {
                 // Another thread registered first: give our byte back (an unlock never touches theirs).
-                let fl = lock_request(libc::F_UNLCK as i16, id as u32);
+                let fl = lock_request(UNLCK, id as u32);
                 // SAFETY: as above.
                 unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) };
             }
@@ -190,7 +208,7 @@ fn relock(me: u64) {
             return;
         };
         if u64::from(tag) == me >> TAG_SHIFT {
-            let fl = lock_request(libc::F_WRLCK as i16, me as u32);
+            let fl = lock_request(WRLCK, me as u32);
             // SAFETY: F_SETLK (non-blocking) on the descriptor just opened, with a valid `flock`. Fails only
             // if another live process drew our slot meanwhile (then we stay Unknown to it: safe).
             unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) };
@@ -259,11 +277,8 @@ fn open_shared() -> Option<(i32, u32)> {
 }
 
 fn open_private() -> Option<(i32, u32)> {
-    for dir in ["/dev/shm", "/tmp"] {
-        let path = std::ffi::CString::new(dir).ok()?;
-        // SAFETY: a valid NUL-terminated directory path; O_TMPFILE makes an unnamed file in it.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
-        if fd >= 0 {
+    for dir in PRIVATE_DIRS {
+        if let Some(fd) = unnamed_file(dir) {
             let fd = move_high(fd);
             if let Some(tag) = checked_tag(fd) {
                 return Some((fd, tag));
@@ -274,6 +289,56 @@ fn open_private() -> Option<(i32, u32)> {
     }
     None
 }
+
+/// macOS: the exclusive lock of a named object's set-up, for [`super::shm::ShmFile::lock_exclusive`]
+/// (`flock` refuses shm descriptors there): a record lock on the byte `2^32 + key` of the registry, above
+/// every owner slot, held until [`unlock_name`] (or the process's end). Record locks belong to the process,
+/// not to a descriptor: two threads of one process do not exclude each other (the set-up waits for an
+/// unfinished object anyway), and with a private registry (the shared one unusable) processes do not.
+#[cfg(target_os = "macos")]
+pub(crate) fn lock_name(key: u32, interruptible: bool) -> std::io::Result<()> {
+    let fd = registry_fd();
+    if fd < 0 {
+        return Ok(()); // no registry at all: nothing to lock with (as with a private one)
+    }
+    let mut fl = lock_request(WRLCK, 0);
+    fl.l_start = (1 << 32) + libc::off_t::from(key);
+    loop {
+        // SAFETY: F_SETLKW on our registry descriptor with a valid `flock`.
+        if unsafe { libc::fcntl(fd, libc::F_SETLKW, &fl) } == 0 {
+            return Ok(());
+        }
+        let e = super::errno();
+        if e != libc::EINTR || interruptible {
+            return Err(std::io::Error::from_raw_os_error(e));
+        }
+    }
+}
+
+/// Release [`lock_name`]'s lock (a no-op if not held).
+#[cfg(target_os = "macos")]
+pub(crate) fn unlock_name(key: u32) {
+    let fd = FD.load(Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    let mut fl = lock_request(UNLCK, 0);
+    fl.l_start = (1 << 32) + libc::off_t::from(key);
+    // SAFETY: F_SETLK on our registry descriptor with a valid `flock`.
+    unsafe { libc::fcntl(fd, libc::F_SETLK, &fl) };
+}
+
+/// An unnamed regular file in `dir`, open for reading and writing (close-on-exec).
+#[cfg(not(target_os = "macos"))]
+fn unnamed_file(dir: &str) -> Option<i32> {
+    let path = std::ffi::CString::new(dir).ok()?;
+    // SAFETY: a valid NUL-terminated directory path; O_TMPFILE makes an unnamed file in it.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
+    (fd >= 0).then_some(fd)
+}
+
+#[cfg(target_os = "macos")]
+use super::darwin::unnamed_file;
 
 /// `fd` moved to a number of at least [`HIGH_FD`] (close-on-exec), or left where it is if the limit on
 /// open files does not allow it. Called before any lock is taken through it (closing then drops nothing).
@@ -312,6 +377,14 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+#[cfg(target_os = "macos")]
+fn random_u32() -> u32 {
+    let mut buf = [0u8; 4];
+    super::darwin::random_bytes(&mut buf);
+    u32::from_ne_bytes(buf)
+}
+
+#[cfg(not(target_os = "macos"))]
 fn random_u32() -> u32 {
     let mut buf = [0u8; 4];
     // SAFETY: getrandom writes at most `buf.len()` bytes into our buffer.

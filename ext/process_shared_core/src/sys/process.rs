@@ -34,7 +34,8 @@ extern "C" fn install_atfork() {
 }
 
 #[used]
-#[link_section = ".init_array"]
+#[cfg_attr(target_os = "macos", link_section = "__DATA,__mod_init_func")]
+#[cfg_attr(not(target_os = "macos"), link_section = ".init_array")]
 static INSTALL_ATFORK_AT_LOAD: extern "C" fn() = install_atfork;
 
 /// This process's pid, cached (a `getpid` syscall costs more than a whole uncontended lock).

@@ -1,5 +1,13 @@
 //! POSIX shared memory objects (`shm_open`: files in `/dev/shm` on Linux), for named objects that
 //! unrelated processes open by name. Every name gets the fixed prefix [`PREFIX`].
+//!
+//! macOS: a shm object is no file there. Its name has at most 30 bytes (`PSHMNAMLEN`, 31 with the NUL), so
+//! a longer one is hashed ([`os_name`]; the user's name is what the bindings show); its size can be set
+//! once (a second `ftruncate` is `EINVAL`) and cannot be written (no `posix_fallocate`, no `pwrite`: it is
+//! anonymous memory, allocated when touched, with no filesystem to fill up); `fstat` tells the size and the
+//! mode, not a device or inode, so [`ShmFile::identity`] asks the kernel which VM object a mapping of it
+//! maps; `flock` refuses it, so the set-up lock is a record lock of the owner registry
+//! ([`super::owner`]). Its namespace holds nothing but shm objects (no symlinks, FIFOs or directories).
 
 use std::ffi::CString;
 use std::io;
@@ -8,7 +16,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use super::mmap::{whole_pages, SharedMapping};
 
 /// What every name is prefixed with (so `/dev/shm/process_shared.<name>`).
+#[cfg(not(target_os = "macos"))]
 pub const PREFIX: &str = "/process_shared.";
+/// What every name is prefixed with: short, since macOS names have at most [`OS_NAME_MAX`] bytes.
+#[cfg(target_os = "macos")]
+pub const PREFIX: &str = "/ps.";
+
+/// The longest name the system takes, in bytes, slash included (macOS: `PSHMNAMLEN` is 31 with the NUL).
+#[cfg(target_os = "macos")]
+pub const OS_NAME_MAX: usize = 30;
 
 /// The longest name a caller may give.
 pub const NAME_MAX: usize = 200;
@@ -34,13 +50,47 @@ fn c_name(name: &str) -> io::Result<CString> {
     if !valid_name(name) {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    CString::new(format!("{PREFIX}{name}")).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    CString::new(os_name(name)).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// The system's name for the (valid) name `name`: [`PREFIX`] and `name`.
+#[cfg(not(target_os = "macos"))]
+pub fn os_name(name: &str) -> String {
+    format!("{PREFIX}{name}")
+}
+
+/// The system's name for the (valid) name `name`: [`PREFIX`] and `name` when that fits in [`OS_NAME_MAX`]
+/// bytes; else [`PREFIX`], the first 9 bytes of `name` (readable in `ls`-like tools), `~` (never in a valid
+/// name, so a hashed name never equals a short one) and 16 hex digits of a 64-bit hash of the whole name.
+#[cfg(target_os = "macos")]
+pub fn os_name(name: &str) -> String {
+    if PREFIX.len() + name.len() <= OS_NAME_MAX {
+        return format!("{PREFIX}{name}");
+    }
+    // Valid names are ASCII, so any byte index is a character boundary.
+    format!("{PREFIX}{}~{:016x}", &name[..9], name_hash(name))
+}
+
+/// FNV-1a over the bytes, then splitmix64's finaliser: stable across processes, builds and Rust versions
+/// (std's hashers are not), spread over all 64 bits.
+#[cfg(target_os = "macos")]
+fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// An open shared memory object (closed on drop; the mapping made from it stays valid).
 #[derive(Debug)]
 pub struct ShmFile {
     fd: OwnedFd,
+    /// macOS: a hash of the name, which keys the set-up lock and is half of the identity.
+    #[cfg(target_os = "macos")]
+    key: u64,
 }
 
 /// Open (or create, with permission bits `mode`) the object called `name` (validated with
@@ -50,27 +100,44 @@ pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
     let c = c_name(name)?;
     // O_NOFOLLOW: a symlink under the prefix is refused (`ELOOP`), never followed; O_NONBLOCK: opening a
     // FIFO or device planted there cannot block (no effect on a regular file). What was opened is checked
-    // with [`ShmFile::not_regular`] before being trusted.
+    // with [`ShmFile::not_regular`] before being trusted. (macOS: shm objects only; neither flag applies.)
     let flags = libc::O_RDWR
         | libc::O_CLOEXEC
-        | libc::O_NOFOLLOW
-        | libc::O_NONBLOCK
+        | FILE_FLAGS
         | match create {
             Create::OpenOrCreate => libc::O_CREAT,
             Create::CreateOnly => libc::O_CREAT | libc::O_EXCL,
             Create::OpenOnly => 0,
         };
-    // SAFETY: `c` is a valid NUL-terminated string; shm_open returns a new descriptor or -1.
-    let fd = unsafe { libc::shm_open(c.as_ptr(), flags, (mode & 0o777) as libc::mode_t) };
+    // SAFETY: `c` is a valid NUL-terminated string; shm_open returns a new descriptor or -1. The mode is
+    // passed as the `unsigned int` a variadic `mode_t` is promoted to.
+    let fd = unsafe { libc::shm_open(c.as_ptr(), flags, (mode & 0o777) as libc::c_uint) };
     if fd < 0 {
-        // glibc folds EISDIR (a directory under the name) into EINVAL; the name is valid, so say what it is.
-        return Err(match super::errno() {
-            libc::EINVAL => io::Error::from_raw_os_error(libc::EISDIR),
-            e => io::Error::from_raw_os_error(e),
-        });
+        return Err(open_error(super::errno()));
     }
     // SAFETY: `fd` was just returned by shm_open and is owned by nobody else.
-    Ok(ShmFile { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(ShmFile {
+        fd,
+        #[cfg(target_os = "macos")]
+        key: name_hash(name),
+    })
+}
+
+#[cfg(not(target_os = "macos"))]
+const FILE_FLAGS: libc::c_int = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+#[cfg(target_os = "macos")]
+const FILE_FLAGS: libc::c_int = 0;
+
+/// glibc folds EISDIR (a directory under the name) into EINVAL; the name is valid, so say what it is.
+#[cfg(not(target_os = "macos"))]
+fn open_error(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(if e == libc::EINVAL { libc::EISDIR } else { e })
+}
+
+#[cfg(target_os = "macos")]
+fn open_error(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(e)
 }
 
 /// Remove the name (processes that have the object open or mapped keep using it).
@@ -87,7 +154,7 @@ pub fn unlink(name: &str) -> io::Result<()> {
 pub fn exists(name: &str) -> bool {
     let Ok(c) = c_name(name) else { return false };
     // O_NONBLOCK: a FIFO under the name must not block this (opening one read-only waits for a writer).
-    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | FILE_FLAGS;
     // SAFETY: a valid NUL-terminated string; a returned descriptor is closed at once.
     let fd = unsafe { libc::shm_open(c.as_ptr(), flags, 0) };
     if fd >= 0 {
@@ -103,6 +170,7 @@ impl ShmFile {
     /// process dies). Blocks while another process holds it; a signal ends the wait with `EINTR` if
     /// `interruptible`, else it is retried. (A mapping keeps the open file, and so a lock, alive: dropping
     /// the handle unlocks explicitly.)
+    #[cfg(not(target_os = "macos"))]
     pub fn lock_exclusive(&self, interruptible: bool) -> io::Result<()> {
         loop {
             // SAFETY: flock on a descriptor we own.
@@ -116,15 +184,33 @@ impl ShmFile {
     }
 
     /// Release the `flock` taken by [`ShmFile::lock_exclusive`].
+    #[cfg(not(target_os = "macos"))]
     pub fn unlock(&self) {
         // SAFETY: flock on a descriptor we own; unlocking a lock we do not hold is a no-op.
         unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
     }
 
+    /// macOS: hold the set-up lock of this name ([`super::owner::lock_name`]: `flock` refuses shm
+    /// descriptors) until [`ShmFile::unlock`] or the drop of this handle. `EINTR` as on Linux.
+    #[cfg(target_os = "macos")]
+    pub fn lock_exclusive(&self, interruptible: bool) -> io::Result<()> {
+        super::owner::lock_name(self.key as u32, interruptible)
+    }
+
+    /// macOS: release the lock taken by [`ShmFile::lock_exclusive`].
+    #[cfg(target_os = "macos")]
+    pub fn unlock(&self) {
+        super::owner::unlock_name(self.key as u32);
+    }
+
     /// Set the permission bits exactly (`shm_open`'s are reduced by the umask).
+    ///
+    /// macOS: shm objects keep the mode `shm_open` gave them (`fchmod` is not supported on them); a failure
+    /// there is ignored.
     pub fn set_mode(&self, mode: u32) -> io::Result<()> {
         // SAFETY: fchmod on a descriptor we own.
-        if unsafe { libc::fchmod(self.fd.as_raw_fd(), (mode & 0o777) as libc::mode_t) } != 0 {
+        let rc = unsafe { libc::fchmod(self.fd.as_raw_fd(), (mode & 0o777) as libc::mode_t) };
+        if rc != 0 && !cfg!(target_os = "macos") {
             return Err(io::Error::last_os_error());
         }
         Ok(())
@@ -143,9 +229,20 @@ impl ShmFile {
     /// The object's identity on this host: (device, inode). Stable while the object is open or mapped
     /// (which keeps the inode from being reused), whatever happens to its name.
     #[allow(clippy::unnecessary_cast)] // `st_dev`/`st_ino` are u64 here, narrower or signed elsewhere
+    #[cfg(not(target_os = "macos"))]
     pub fn identity(&self) -> io::Result<(u64, u64)> {
         let st = self.stat()?;
         Ok((st.st_dev as u64, st.st_ino as u64))
+    }
+
+    /// The object's identity on this host: (hash of the name, id of the VM object a mapping of it maps).
+    /// `fstat` gives no inode on macOS; the kernel's (obfuscated, 32-bit) id of the memory object tells a
+    /// re-created object under the same name from the one this process may still map. Needs the size set.
+    #[cfg(target_os = "macos")]
+    pub fn identity(&self) -> io::Result<(u64, u64)> {
+        let probe = self.map(1)?;
+        let obj = super::darwin::region_object_id(probe.as_ptr())?;
+        Ok((self.key, obj))
     }
 
     /// The object's size in bytes.
@@ -156,6 +253,9 @@ impl ShmFile {
     /// `None` for a regular file (what `shm_open` makes); else what it is ("a FIFO", "a directory", ...),
     /// something planted under the name that must not be locked, sized or mapped.
     pub fn not_regular(&self) -> io::Result<Option<&'static str>> {
+        if cfg!(target_os = "macos") {
+            return Ok(None); // only shm objects there; their `st_mode` holds the permission bits alone
+        }
         Ok(match self.stat()?.st_mode & libc::S_IFMT {
             libc::S_IFREG => None,
             libc::S_IFIFO => Some("a FIFO"),
@@ -172,6 +272,7 @@ impl ShmFile {
     /// zeros written page by page with `pwrite`), so that no later access through a mapping can raise
     /// SIGBUS for lack of space: `ENOSPC` (or `ENOMEM`) now instead. Only for a file nobody uses yet (the
     /// fallback writes zeros).
+    #[cfg(not(target_os = "macos"))]
     pub fn set_size(&self, len: u64) -> io::Result<()> {
         let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
         // SAFETY: posix_fallocate on a descriptor we own; it returns the error number instead of setting errno.
@@ -182,9 +283,31 @@ impl ShmFile {
         }
     }
 
+    /// Set the size to `len`: macOS takes one `ftruncate` per object (a second one is `EINVAL`), so an object
+    /// that already has that size is left alone. Nothing to reserve: the object is anonymous memory.
+    #[cfg(target_os = "macos")]
+    pub fn set_size(&self, len: u64) -> io::Result<()> {
+        if self.size()? == len {
+            return Ok(());
+        }
+        let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: ftruncate on a descriptor we own.
+        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), len) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// macOS: nothing to do (no filesystem backs the object; see [`ShmFile::set_size`]).
+    #[cfg(target_os = "macos")]
+    pub fn reserve_existing(&self, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Reserve the first `len` bytes of a file others may be using (a sparse one made by someone else),
     /// without changing a byte: `fallocate(2)` (no emulation: writing zeros could overwrite live data).
     /// A filesystem without it is left as is.
+    #[cfg(not(target_os = "macos"))]
     pub fn reserve_existing(&self, len: u64) -> io::Result<()> {
         let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
         // SAFETY: fallocate (mode 0: allocate, never shrink or change data) on a descriptor we own.
@@ -197,6 +320,7 @@ impl ShmFile {
         Ok(())
     }
 
+    #[cfg(not(target_os = "macos"))]
     fn write_zeros(&self, len: libc::off_t) -> io::Result<()> {
         let page = vec![0u8; super::mmap::page_size()];
         let mut at: libc::off_t = 0;
@@ -223,8 +347,7 @@ impl ShmFile {
 
 impl Drop for ShmFile {
     fn drop(&mut self) {
-        // SAFETY: flock on a descriptor we own; unlocking a lock we do not hold is a no-op.
-        unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
+        self.unlock();
     }
 }
 
