@@ -15,6 +15,8 @@ require "rbconfig"
 top = File.expand_path("../..", __dir__) # workspace root: Cargo.toml, Cargo.lock
 dlext = RbConfig::CONFIG["DLEXT"]
 dllib = "process_shared.#{dlext}"
+# What cargo names the cdylib: libprocess_shared.so on Linux, .dylib on macOS (where Ruby loads a .bundle).
+soext = RbConfig::CONFIG["SOEXT"].to_s.empty? ? dlext : RbConfig::CONFIG["SOEXT"]
 
 def find_cargo
   return ENV["CARGO"] unless ENV["CARGO"].to_s.empty?
@@ -58,7 +60,7 @@ File.write("Makefile", <<~MAKE.gsub(/^ {2}/, "\t"))
   CARGO = #{find_cargo}
   CARGO_TARGET_DIR = #{target_dir}
   CARGO_FLAGS = #{cargo_flags}
-  CARGO_OUT = $(CARGO_TARGET_DIR)/#{profile_dir}/libprocess_shared.#{dlext}
+  CARGO_OUT = $(CARGO_TARGET_DIR)/#{profile_dir}/libprocess_shared.#{soext}
   DLLIB = #{dllib}
   DESTDIR =
   sitearchdir = #{RbConfig::CONFIG["sitearchdir"]}

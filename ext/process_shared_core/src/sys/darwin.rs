@@ -214,8 +214,8 @@ struct ProcRegionInfo {
 const PROC_PIDREGIONINFO: c_int = 7;
 
 /// The kernel's id of the VM object mapped at `addr` in this process (`proc_pidinfo(PROC_PIDREGIONINFO)`:
-/// the same object, mapped by any process, has the same id), or `ENOTSUP` if the kernel gave none.
-pub(super) fn region_object_id(addr: *mut u8) -> std::io::Result<u64> {
+/// the same object, mapped by any process, has the same id), or 0 if the kernel gave none.
+pub(super) fn region_object_id(addr: *mut u8) -> u64 {
     let mut info = ProcRegionInfo::default();
     let size = std::mem::size_of::<ProcRegionInfo>() as c_int;
     // SAFETY: `info` is a writable buffer of `size` bytes that proc_pidinfo fills (and returns how many it
@@ -223,12 +223,10 @@ pub(super) fn region_object_id(addr: *mut u8) -> std::io::Result<u64> {
     let n = unsafe {
         libc::proc_pidinfo(libc::getpid(), PROC_PIDREGIONINFO, addr as u64, std::ptr::addr_of_mut!(info).cast(), size)
     };
-    if n != size || info.pri_obj_id == 0 || info.pri_address > addr as u64 {
-        return Err(if n <= 0 {
-            std::io::Error::last_os_error()
-        } else {
-            std::io::Error::from_raw_os_error(libc::ENOTSUP)
-        });
+    // The call describes the region at `addr`, or the next one if none holds it: check it holds `addr`.
+    let a = addr as u64;
+    if n != size || a < info.pri_address || a - info.pri_address >= info.pri_size {
+        return 0;
     }
-    Ok(u64::from(info.pri_obj_id))
+    u64::from(info.pri_obj_id)
 }

@@ -237,12 +237,13 @@ impl ShmFile {
 
     /// The object's identity on this host: (hash of the name, id of the VM object a mapping of it maps).
     /// `fstat` gives no inode on macOS; the kernel's (obfuscated, 32-bit) id of the memory object tells a
-    /// re-created object under the same name from the one this process may still map. Needs the size set.
+    /// re-created object under the same name from the one this process may still map. If the kernel gives
+    /// no id (0), the name alone: a process that still maps an unlinked object and opens a new one of the
+    /// same name is then handed its old mapping. Needs the size set (the object is mapped to ask).
     #[cfg(target_os = "macos")]
     pub fn identity(&self) -> io::Result<(u64, u64)> {
         let probe = self.map(1)?;
-        let obj = super::darwin::region_object_id(probe.as_ptr())?;
-        Ok((self.key, obj))
+        Ok((self.key, super::darwin::region_object_id(probe.as_ptr())))
     }
 
     /// The object's size in bytes.
