@@ -212,6 +212,8 @@ struct ProcRegionInfo {
     pri_size: u64,
 }
 const PROC_PIDREGIONINFO: c_int = 7;
+// PROC_PIDREGIONINFO_SIZE: the kernel fills exactly this many bytes.
+const _: () = assert!(std::mem::size_of::<ProcRegionInfo>() == 96);
 
 /// The kernel's id of the VM object mapped at `addr` in this process (`proc_pidinfo(PROC_PIDREGIONINFO)`:
 /// the same object, mapped by any process, has the same id), or 0 if the kernel gave none.

@@ -59,21 +59,28 @@ pub fn os_name(name: &str) -> String {
     format!("{PREFIX}{name}")
 }
 
-/// The system's name for the (valid) name `name`: [`PREFIX`] and `name` when that fits in [`OS_NAME_MAX`]
-/// bytes; else [`PREFIX`], the first 9 bytes of `name` (readable in `ls`-like tools), `~` (never in a valid
-/// name, so a hashed name never equals a short one) and 16 hex digits of a 64-bit hash of the whole name.
+/// The system's name for the (valid) name `name`: [`fitted_name`] in [`OS_NAME_MAX`] bytes.
 #[cfg(target_os = "macos")]
 pub fn os_name(name: &str) -> String {
-    if PREFIX.len() + name.len() <= OS_NAME_MAX {
-        return format!("{PREFIX}{name}");
+    fitted_name(PREFIX, name, OS_NAME_MAX)
+}
+
+/// `prefix` and `name` when that fits in `max` bytes; else `prefix`, the first bytes of `name` (readable in
+/// listings), `~` (never in a valid name, so a hashed name never equals a short one) and 16 hex digits of
+/// [`name_hash`], `max` bytes in all. `name` is ASCII (valid), so every byte index is a character boundary.
+#[cfg(any(target_os = "macos", test))]
+fn fitted_name(prefix: &str, name: &str, max: usize) -> String {
+    if prefix.len() + name.len() <= max {
+        return format!("{prefix}{name}");
     }
-    // Valid names are ASCII, so any byte index is a character boundary.
-    format!("{PREFIX}{}~{:016x}", &name[..9], name_hash(name))
+    let keep = max.saturating_sub(prefix.len() + 17).min(name.len());
+    format!("{prefix}{}~{:016x}", &name[..keep], name_hash(name))
 }
 
 /// FNV-1a over the bytes, then splitmix64's finaliser: stable across processes, builds and Rust versions
-/// (std's hashers are not), spread over all 64 bits.
-#[cfg(target_os = "macos")]
+/// (std's hashers are not), spread over all 64 bits. Processes of every version must agree on it: never
+/// change it (a test pins it).
+#[cfg(any(target_os = "macos", test))]
 fn name_hash(name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
@@ -370,4 +377,26 @@ pub fn invalid() -> io::Error {
 /// The size a mapping of `len` bytes takes (whole pages); `None` if it cannot be mapped.
 pub fn mapped_len(len: usize) -> Option<usize> {
     whole_pages(len).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macos_names_fit_in_30_bytes_and_stay_apart() {
+        // What macOS gets (`os_name` there): prefix "/ps.", at most 30 bytes.
+        assert_eq!(fitted_name("/ps.", "myapp.deploy", 30), "/ps.myapp.deploy");
+        let exact = "a".repeat(26);
+        assert_eq!(fitted_name("/ps.", &exact, 30), format!("/ps.{exact}"));
+        let long = fitted_name("/ps.", "myapp.workers.slots.production", 30);
+        assert_eq!(long, "/ps.myapp.wor~d63923e6147dc852");
+        assert_eq!(long.len(), 30);
+        let other = fitted_name("/ps.", "myapp.workers.slots.productioN", 30);
+        assert_ne!(long, other);
+        assert_eq!(other.len(), 30);
+        let longest = fitted_name("/ps.", &"x".repeat(NAME_MAX), 30);
+        assert_eq!(longest.len(), 30);
+        assert!(longest.starts_with("/ps.xxxxxxxxx~"));
+    }
 }
