@@ -55,26 +55,26 @@ fn c_name(name: &str) -> io::Result<CString> {
 
 /// The system's name for the (valid) name `name`: [`PREFIX`] and `name`.
 #[cfg(not(target_os = "macos"))]
-pub fn os_name(name: &str) -> String {
+fn os_name(name: &str) -> String {
     format!("{PREFIX}{name}")
 }
 
 /// The system's name for the (valid) name `name`: [`fitted_name`] in [`OS_NAME_MAX`] bytes.
 #[cfg(target_os = "macos")]
-pub fn os_name(name: &str) -> String {
+fn os_name(name: &str) -> String {
     fitted_name(PREFIX, name, OS_NAME_MAX)
 }
 
 /// `prefix` and `name` when that fits in `max` bytes; else `prefix`, the first bytes of `name` (readable in
 /// listings), `~` (never in a valid name, so a hashed name never equals a short one) and 16 hex digits of
-/// [`name_hash`], `max` bytes in all. `name` is ASCII (valid), so every byte index is a character boundary.
+/// [`name_hash`], `max` bytes in all. (A valid name is ASCII, so the first bytes are whole characters.)
 #[cfg(any(target_os = "macos", test))]
 fn fitted_name(prefix: &str, name: &str, max: usize) -> String {
     if prefix.len() + name.len() <= max {
         return format!("{prefix}{name}");
     }
     let keep = max.saturating_sub(prefix.len() + 17).min(name.len());
-    format!("{prefix}{}~{:016x}", &name[..keep], name_hash(name))
+    format!("{prefix}{}~{:016x}", name.get(..keep).unwrap_or_default(), name_hash(name))
 }
 
 /// FNV-1a over the bytes, then splitmix64's finaliser: stable across processes, builds and Rust versions
