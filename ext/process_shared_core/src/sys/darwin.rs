@@ -167,6 +167,30 @@ pub(super) fn random_bytes(buf: &mut [u8]) {
     unsafe { libc::arc4random_buf(buf.as_mut_ptr().cast(), buf.len()) }
 }
 
+/// The set-up lock file of the shm object `os_name` (`/tmp/process_shared-setup.ps.<name>`, empty, never
+/// removed: unlinking a lock file others may hold or wait on would let two lockers in at once), opened
+/// read-only (all `flock` needs, so that other users' processes can lock a file made by one user: made
+/// 0644). `None` if it cannot be opened or is not a regular file (a symlink is refused, a FIFO does not
+/// block the open), and the caller falls back to a record lock.
+pub(super) fn setup_lock_file(os_name: &str) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let path = std::ffi::CString::new(format!("/tmp/process_shared-setup{}", os_name.replace('/', "."))).ok()?;
+    let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: a valid NUL-terminated path; open returns a new descriptor or -1.
+    let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `st` is plain data written by fstat before it is read; fstat on our descriptor.
+    let regular = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+    };
+    regular.then_some(fd)
+}
+
 /// An open, unlinked regular file in `dir` (what `O_TMPFILE` gives on Linux): `mkstemp`, then `unlink`.
 pub(super) fn unnamed_file(dir: &str) -> Option<i32> {
     let mut template = format!("{dir}/process_shared-owners.XXXXXX\0").into_bytes();

@@ -290,11 +290,11 @@ fn open_private() -> Option<(i32, u32)> {
     None
 }
 
-/// macOS: the exclusive lock of a named object's set-up, for [`super::shm::ShmFile::lock_exclusive`]
-/// (`flock` refuses shm descriptors there): a record lock on the byte `2^32 + key` of the registry, above
-/// every owner slot, held until [`unlock_name`] (or the process's end). Record locks belong to the process,
-/// not to a descriptor: two threads of one process do not exclude each other (the set-up waits for an
-/// unfinished object anyway), and with a private registry (the shared one unusable) processes do not.
+/// macOS: the fallback lock of a named object's set-up, for [`super::shm::ShmFile::lock_exclusive`] when
+/// the name's lock file cannot be used: a record lock on the byte `2^32 + key` of the registry, above every
+/// owner slot, held until [`unlock_name`] (or the process's end). Record locks belong to the process, not
+/// to a descriptor: two threads of one process do not exclude each other, and with a private registry (the
+/// shared one unusable) processes do not either.
 #[cfg(target_os = "macos")]
 pub(crate) fn lock_name(key: u32, interruptible: bool) -> std::io::Result<()> {
     let fd = registry_fd();

@@ -6,8 +6,8 @@
 //! once (a second `ftruncate` is `EINVAL`) and cannot be written (no `posix_fallocate`, no `pwrite`: it is
 //! anonymous memory, allocated when touched, with no filesystem to fill up); `fstat` tells the size and the
 //! mode, not a device or inode, so [`ShmFile::identity`] asks the kernel which VM object a mapping of it
-//! maps; `flock` refuses it, so the set-up lock is a record lock of the owner registry
-//! ([`super::owner`]). Its namespace holds nothing but shm objects (no symlinks, FIFOs or directories).
+//! maps; `flock` refuses it, so the set-up lock is a `flock` of a lock file in `/tmp`
+//! ([`super::darwin::setup_lock_file`]). Its namespace holds nothing but shm objects (no symlinks, FIFOs or directories).
 
 use std::ffi::CString;
 use std::io;
@@ -95,9 +95,12 @@ fn name_hash(name: &str) -> u64 {
 #[derive(Debug)]
 pub struct ShmFile {
     fd: OwnedFd,
-    /// macOS: a hash of the name, which keys the set-up lock and is half of the identity.
+    /// macOS: a hash of the name, half of the identity (and the fallback set-up lock's byte).
     #[cfg(target_os = "macos")]
     key: u64,
+    /// macOS: the name's set-up lock file, if it could be opened.
+    #[cfg(target_os = "macos")]
+    setup: Option<OwnedFd>,
 }
 
 /// Open (or create, with permission bits `mode`) the object called `name` (validated with
@@ -128,6 +131,8 @@ pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
         fd,
         #[cfg(target_os = "macos")]
         key: name_hash(name),
+        #[cfg(target_os = "macos")]
+        setup: super::darwin::setup_lock_file(&os_name(name)),
     })
 }
 
@@ -179,15 +184,7 @@ impl ShmFile {
     /// the handle unlocks explicitly.)
     #[cfg(not(target_os = "macos"))]
     pub fn lock_exclusive(&self, interruptible: bool) -> io::Result<()> {
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(());
-            }
-            if super::errno() != libc::EINTR || interruptible {
-                return Err(io::Error::last_os_error());
-            }
-        }
+        flock_exclusive(self.fd.as_raw_fd(), interruptible)
     }
 
     /// Release the `flock` taken by [`ShmFile::lock_exclusive`].
@@ -197,17 +194,29 @@ impl ShmFile {
         unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
     }
 
-    /// macOS: hold the set-up lock of this name ([`super::owner::lock_name`]: `flock` refuses shm
-    /// descriptors) until [`ShmFile::unlock`] or the drop of this handle. `EINTR` as on Linux.
+    /// macOS: `flock` refuses shm descriptors, so this is an exclusive `flock` on the name's set-up lock
+    /// file ([`super::darwin::setup_lock_file`]: the same semantics, per handle), held until
+    /// [`ShmFile::unlock`] or the drop of this handle; `EINTR` as on Linux. Without a usable lock file, a
+    /// record lock of the owner registry ([`super::owner::lock_name`]), which excludes other processes
+    /// only.
     #[cfg(target_os = "macos")]
     pub fn lock_exclusive(&self, interruptible: bool) -> io::Result<()> {
-        super::owner::lock_name(self.key as u32, interruptible)
+        match &self.setup {
+            Some(fd) => flock_exclusive(fd.as_raw_fd(), interruptible),
+            None => super::owner::lock_name(self.key as u32, interruptible),
+        }
     }
 
     /// macOS: release the lock taken by [`ShmFile::lock_exclusive`].
     #[cfg(target_os = "macos")]
     pub fn unlock(&self) {
-        super::owner::unlock_name(self.key as u32);
+        match &self.setup {
+            // SAFETY: flock on a descriptor we own; unlocking a lock we do not hold is a no-op.
+            Some(fd) => unsafe {
+                libc::flock(fd.as_raw_fd(), libc::LOCK_UN);
+            },
+            None => super::owner::unlock_name(self.key as u32),
+        }
     }
 
     /// Set the permission bits exactly (`shm_open`'s are reduced by the umask).
@@ -350,6 +359,20 @@ impl ShmFile {
     /// Map the first `len` bytes (rounded up to whole pages; the object must be at least that long).
     pub fn map(&self, len: usize) -> io::Result<SharedMapping> {
         SharedMapping::map(len, Some(self.fd.as_raw_fd()))
+    }
+}
+
+/// Hold an exclusive `flock` on `fd`: blocks while another open file holds it; a signal ends the wait with
+/// `EINTR` if `interruptible`, else it is retried.
+fn flock_exclusive(fd: libc::c_int, interruptible: bool) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor the caller owns.
+        if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        if super::errno() != libc::EINTR || interruptible {
+            return Err(io::Error::last_os_error());
+        }
     }
 }
 
