@@ -19,19 +19,19 @@
 //! process (the slot is random among 2^32), which makes the dead one look alive: safe, never a wrong
 //! take-over, and as unlikely as guessing a 32-bit number.
 //!
-//! The registry is `/dev/shm/process_shared-owners` (`/tmp/process_shared-owners` on macOS; mode 0666, empty: record locks need no data, so it
-//! takes no space), opened once per process and inherited by forked children (which take slots of their
-//! own: record locks are not inherited). If it cannot be used (no `/dev/shm`, a hostile file there), a
-//! private, unlinked registry is made instead: forked children still share it, unrelated processes can
-//! then not judge each other (`Unknown`). POSIX record locks are dropped when the process closes *any*
-//! descriptor of the file: the descriptor is kept open for the life of the process (moved to a high
-//! number, [`HIGH_FD`], out of the way of code that closes or reuses low ones) and the file is never
-//! opened twice on purpose. Code that closes every descriptor anyway (a `closefrom` loop) drops our lock,
-//! and others may then take our locks over as from a dead process: that is unsupported, and documented.
-//! What we can do, we do: every [`liveness`] question first checks that our descriptor still is our
-//! registry (`fstat`, compared with the tag) and answers `Unknown` if it is not, so a process whose
-//! descriptor was closed (or reused for another file) never judges others dead by asking the wrong file;
-//! and it re-opens the registry and locks its own byte again, so that it looks alive again.
+//! The registry is `/dev/shm/process_shared-owners` (`/tmp/process_shared-owners` on macOS; mode 0666, empty:
+//! record locks need no data, so it takes no space), opened once per process and inherited by forked children
+//! (which take slots of their own: record locks are not inherited). If it cannot be used (no `/dev/shm`, a
+//! hostile file there), a private, unlinked registry is made instead: forked children still share it,
+//! unrelated processes can then not judge each other (`Unknown`). POSIX record locks are dropped when the
+//! process closes *any* descriptor of the file: the descriptor is kept open for the life of the process (moved
+//! to a high number, [`HIGH_FD`], out of the way of code that closes or reuses low ones) and the file is never
+//! opened twice on purpose. Code that closes every descriptor anyway (a `closefrom` loop) drops our lock, and
+//! others may then take our locks over as from a dead process: that is unsupported, and documented. What we
+//! can do, we do: every [`liveness`] question first checks that our descriptor still is our registry (`fstat`,
+//! compared with the tag) and answers `Unknown` if it is not, so a process whose descriptor was closed (or
+//! reused for another file) never judges others dead by asking the wrong file; and it re-opens the registry
+//! and locks its own byte again, so that it looks alive again.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 

@@ -7,7 +7,8 @@
 //! anonymous memory, allocated when touched, with no filesystem to fill up); `fstat` tells the size and the
 //! mode, not a device or inode, so [`ShmFile::identity`] asks the kernel which VM object a mapping of it
 //! maps; `flock` refuses it, so the set-up lock is a `flock` of a lock file in `/tmp`
-//! ([`super::darwin::setup_lock_file`]). Its namespace holds nothing but shm objects (no symlinks, FIFOs or directories).
+//! ([`super::darwin::setup_lock_file`]). Its namespace holds nothing but shm objects (no symlinks, FIFOs
+//! or directories).
 
 use std::ffi::CString;
 use std::io;
@@ -221,8 +222,8 @@ impl ShmFile {
 
     /// Set the permission bits exactly (`shm_open`'s are reduced by the umask).
     ///
-    /// macOS: shm objects keep the mode `shm_open` gave them (`fchmod` is not supported on them); a failure
-    /// there is ignored.
+    /// macOS: `fchmod` of a shm object is not supported everywhere; a failure there is ignored, and the
+    /// object keeps the mode `shm_open` gave it.
     pub fn set_mode(&self, mode: u32) -> io::Result<()> {
         // SAFETY: fchmod on a descriptor we own.
         let rc = unsafe { libc::fchmod(self.fd.as_raw_fd(), (mode & 0o777) as libc::mode_t) };
