@@ -158,7 +158,7 @@ impl RawRwLock {
 
     /// Take a read hold in slot `i` without sleeping: `Clean` if no writer holds or awaits the lock,
     /// `OwnerDied(pid)` if the writer that holds it is dead (see [`RawRwLock::read_slow`]), `None` if a
-    /// live writer holds or awaits it. Reads `/proc` only in the last case.
+    /// live writer holds or awaits it. Asks the owner registry (`sys::owner::liveness`) only in the last case.
     pub fn try_read_recovering(&self, i: usize, me: Owner) -> Option<Acquired> {
         if self.try_read(i) {
             return Some(self.read_outcome());
