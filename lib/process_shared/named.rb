@@ -3,7 +3,8 @@
 module ProcessShared
   # Named objects, for processes that are not related by +fork+: <tt>Klass.new(*args, name: "myapp.jobs")</tt>
   # in two processes gives both the same object (a POSIX shared memory object: on Linux the file
-  # <tt>/dev/shm/process_shared.<name></tt>). For every class.
+  # <tt>/dev/shm/process_shared.<name></tt>; on macOS <tt>/ps.<name></tt>, hashed beyond 26 characters, see
+  # docs/platforms.md). For every class.
   #
   # - +name+: 1..200 characters of <tt>[A-Za-z0-9._-]</tt> (else +ArgumentError+).
   # - +mode+: permission bits of a new object (default +0o600+).
