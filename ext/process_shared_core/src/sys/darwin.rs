@@ -171,7 +171,8 @@ pub(super) fn random_bytes(buf: &mut [u8]) {
 /// removed: unlinking a lock file others may hold or wait on would let two lockers in at once), opened
 /// read-only (all `flock` needs, so that other users' processes can lock a file made by one user: made
 /// 0644). `None` if it cannot be opened or is not a regular file (a symlink is refused, a FIFO does not
-/// block the open), and the caller falls back to a record lock.
+/// block the open), and the caller falls back to a record lock, which does not exclude the processes that
+/// use the file: only a file planted by someone else gets there.
 pub(super) fn setup_lock_file(os_name: &str) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     let path = std::ffi::CString::new(format!("/tmp/process_shared-setup{}", os_name.replace('/', "."))).ok()?;
@@ -183,6 +184,10 @@ pub(super) fn setup_lock_file(os_name: &str) -> Option<std::os::fd::OwnedFd> {
     }
     // SAFETY: `fd` was just returned by open and is owned by nobody else.
     let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fchmod on our descriptor. Best effort: only the file's owner can, and it undoes the umask
+    // (a file made 0600 would send other users' processes to the fallback lock, which does not exclude
+    // this one).
+    unsafe { libc::fchmod(std::os::fd::AsRawFd::as_raw_fd(&fd), 0o644) };
     // SAFETY: `st` is plain data written by fstat before it is read; fstat on our descriptor.
     let regular = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
