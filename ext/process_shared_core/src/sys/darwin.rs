@@ -4,8 +4,8 @@
 //!
 //! Shared waits: `os_sync_wait_on_address` and friends (macOS 14.4+) with the `_SHARED` flags, looked up at
 //! run time with `dlsym` so that the extension still loads on older systems, which get `__ulock_wait` /
-//! `__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` (the calls libc++ and the os_sync functions are built on;
-//! exported by libSystem since macOS 10.12, the shared operation since 10.15).
+//! `__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` (private but exported by libSystem: libc++'s atomic waits
+//! call them too). Which macOS first has the shared operation is not checked here.
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
