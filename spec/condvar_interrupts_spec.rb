@@ -1,0 +1,64 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+
+# Issue 11: on Ruby 3.3, killing or raising into threads that wait in ConditionVariable#wait (under
+# synchronize or a held lock, timed or not, named or anonymous, the objects sometimes closed meanwhile)
+# crashed the interpreter. Runs in a child process, so that a crash is a failed status, not a lost run.
+RSpec.describe "ConditionVariable#wait under Thread#kill and Thread#raise" do
+  chaos = Class.new(StandardError)
+
+  it "survives 1000 rounds of kills and raises into waiters, the objects sometimes closed", timeout: 180 do
+    seed = Integer(ENV.fetch("STRESS_SEED") { Random.new_seed % (2**31) })
+    base = "cvkill.#{Process.pid}"
+    pid = fork_child do
+      rng = Random.new(seed)
+      outcomes = Hash.new(0)
+      1000.times do |round|
+        named = rng.rand < 0.3
+        m = named ? ProcessShared::Mutex.new(name: "#{base}.m#{round % 3}") : ProcessShared::Mutex.new
+        cv = named ? ProcessShared::ConditionVariable.new(name: "#{base}.cv#{round % 3}") : ProcessShared::ConditionVariable.new
+        timeout = rng.rand < 0.5 ? 5 : nil
+        held = rng.rand < 0.5
+        waiting = Thread::Queue.new
+        t = Thread.new do
+          Thread.current.report_on_exception = false
+          if held
+            m.lock
+            begin
+              waiting << true
+              cv.wait(m, timeout)
+            ensure
+              m.unlock if m.owned?
+            end
+          else
+            m.synchronize do
+              waiting << true
+              cv.wait(m, timeout)
+            end
+          end
+        rescue chaos, ProcessShared::Error
+          nil
+        end
+        # In the wait (or ended: the lock of a named one may have come with OwnerDeadError).
+        Thread.pass until !t.alive? || (!waiting.empty? && t.status == "sleep")
+        [m, cv].sample(random: rng).close if rng.rand < 0.3
+        how = rng.rand < 0.5 ? :kill : :raise
+        how == :kill ? t.kill : t.raise(chaos)
+        raise "round #{round}: the thread did not end after Thread##{how}" unless t.join(10)
+
+        outcomes[how] += 1
+        m.close
+        cv.close
+      end
+      puts "condvar interrupts: seed #{seed}, #{outcomes}"
+    ensure
+      3.times do |i|
+        %w[m cv].each { |k| File.unlink("/dev/shm/process_shared.#{base}.#{k}#{i}") rescue nil } # rubocop:disable Style/RescueModifier
+      end
+    end
+    status = wait_child(pid, timeout: 170)
+    expect(status.signaled?).to be(false), "the child died of signal #{status.termsig} (seed #{seed})"
+    expect(status).to be_success, "seed #{seed}"
+  end
+end
