@@ -16,8 +16,9 @@ RSpec.describe "ConditionVariable#wait under Thread#kill and Thread#raise" do
       outcomes = Hash.new(0)
       1000.times do |round|
         named = rng.rand < 0.3
-        m = named ? ProcessShared::Mutex.new(name: "#{base}.m#{round % 3}") : ProcessShared::Mutex.new
-        cv = named ? ProcessShared::ConditionVariable.new(name: "#{base}.cv#{round % 3}") : ProcessShared::ConditionVariable.new
+        names = named ? [{ name: "#{base}.m#{round % 3}" }, { name: "#{base}.cv#{round % 3}" }] : [{}, {}]
+        m = ProcessShared::Mutex.new(**names[0])
+        cv = ProcessShared::ConditionVariable.new(**names[1])
         timeout = rng.rand < 0.5 ? 5 : nil
         held = rng.rand < 0.5
         waiting = Thread::Queue.new
