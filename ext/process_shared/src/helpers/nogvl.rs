@@ -186,14 +186,10 @@ unsafe extern "C" fn job_body<F: FnOnce(&Ruby) -> T, T>(data: *mut c_void) -> rb
 /// Run `run` in a new Ruby thread and join it from the calling fiber (a scheduler runs other fibers
 /// meanwhile). `run` and its result need not be `Send`: the helper only runs while this fiber is parked in
 /// `join`, and the GVL hands over between them, so no two threads ever touch what `run` captured at once
-/// (the steps only read shared memory through atomics, and use no thread-local state). If the join raises (an exception for the caller), `on_raise(thread)` decides what the helper
-/// gets (`Thread#kill`, or nothing) and the helper is joined again, until it has ended, before anything
-/// borrowed by `run` goes away. The helper's outcome (if it ran) and the first exception the join met.
-fn in_helper<F: FnOnce(&Ruby) -> T, T>(
-    ruby: &Ruby,
-    run: F,
-    on_raise: impl Fn(magnus::Value),
-) -> (Option<T>, Option<Error>) {
+/// (the steps only read shared memory through atomics, and use no thread-local state). If the join raises
+/// (an exception for the caller), `on_raise(thread)` decides what the helper gets (`Thread#kill`, or
+/// nothing) and the helper is joined again, until it has ended, before anything borrowed by `run` goes away. The helper's outcome (if it ran) and the first exception the join met.
+fn in_helper<F: FnOnce(&Ruby) -> T, T>(run: F, on_raise: impl Fn(magnus::Value)) -> (Option<T>, Option<Error>) {
     use magnus::value::ReprValue;
     let mut job = Job { run: Some(run), out: None };
     // SAFETY: `job_body::<F, T>` matches `job`, which outlives the thread: it is joined below before this
@@ -219,7 +215,6 @@ fn in_helper<F: FnOnce(&Ruby) -> T, T>(
             }
         }
     }
-    let _ = ruby; // the GVL is held: the caller's Ruby handle stays valid across the join
     (job.out, first)
 }
 
@@ -237,7 +232,7 @@ fn offload<T>(ruby: &Ruby, step: impl FnMut() -> Wait<T>, undo: impl FnOnce(T)) 
     let kill = |thread: magnus::Value| {
         let _ = thread.funcall::<_, _, magnus::Value>("kill", ());
     };
-    match in_helper(ruby, run, kill) {
+    match in_helper(run, kill) {
         // The caller was interrupted: give back whatever the helper ended up with.
         (out, Some(e)) => {
             if let Some((Ok(Some(v)), _) | (_, Some(v))) = out {
@@ -264,7 +259,7 @@ fn offload_uninterruptibly<T>(ruby: &Ruby, step: impl FnMut() -> Wait<T>) -> (Op
         let (v, e) = wait_uninterruptibly_here(ruby, step);
         (v, e.map(|e| e.to_string()))
     };
-    match in_helper(ruby, run, |_| {}) {
+    match in_helper(run, |_| {}) {
         (Some((v, helper_error)), first) => {
             (v, first.or_else(|| helper_error.map(|m| errors::internal(ruby, &format!("blocking wait: {m}")))))
         }
