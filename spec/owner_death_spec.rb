@@ -31,6 +31,26 @@ RSpec.describe "owner death" do
     Process.kill(:KILL, pid)
   end
 
+  # Waits until every thread of `pid` has exited (we cannot reap it: it is not our child). The leader
+  # shows "Z" as soon as it has exited itself, but the process keeps its descriptors (and so its record
+  # lock in the owner registry) until its last thread is gone: Ruby 3.3+ always runs a timer thread.
+  def wait_until_ended(pid)
+    deadline = now + 10
+    loop do
+      states = Dir.children("/proc/#{pid}/task").map do |tid|
+        File.read("/proc/#{pid}/task/#{tid}/stat").split(")").last.split.first
+      rescue Errno::ENOENT, Errno::ESRCH
+        "X"
+      end
+      break if states.all? { |s| s.match?(/[ZX]/) }
+      raise "#{pid} did not end" if now > deadline
+
+      sleep 0.01
+    rescue Errno::ENOENT, Errno::ESRCH
+      break
+    end
+  end
+
   def now
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
@@ -73,7 +93,7 @@ RSpec.describe "owner death" do
     it "#try_lock raises it at once; #synchronize unlocks before re-raising" do
       pid = doomed_holder { mutex.lock }
       kill(pid)
-      sleep 0.01 while File.exist?("/proc/#{pid}") && !File.read("/proc/#{pid}/stat").split[2].match?(/[ZX]/)
+      wait_until_ended(pid)
       expect { mutex.try_lock }.to raise_error(ProcessShared::OwnerDeadError)
       expect(mutex).to be_owned
       mutex.unlock
