@@ -489,7 +489,9 @@ impl MarshalWalk<'_> {
                 }
                 b'l' => {
                     self.byte()?;
-                    let n = self.long()?;
+                    // Ruby 3.3 reads a negative length as no digits (the Integer 0) and goes on; 3.1 and
+                    // 3.4 fail there. Walk on, as 3.3 does, so what follows is checked too.
+                    let n = self.long()?.max(0);
                     self.skip(n.checked_mul(2).ok_or(Halt::Stop)?)?;
                 }
                 b'[' => {
