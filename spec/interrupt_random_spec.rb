@@ -923,7 +923,7 @@ RSpec.describe "interrupting blocking calls at random (issue 3, point 2)", :stre
       end
     end
 
-    it "ConditionVariable#wait passes the wake-up on to another waiter", timeout: 30 do
+    it "ConditionVariable#wait passes the wake-up on to another waiter", timeout: 90 do
       outcomes = Array.new(2) do
         mutex = ProcessShared::Mutex.new
         cond = ProcessShared::ConditionVariable.new
@@ -938,8 +938,10 @@ RSpec.describe "interrupting blocking calls at random (issue 3, point 2)", :stre
                           next false unless cond.waiters.zero? # the waiter has taken the wake-up
 
                           go[0] = 1
-                          limit = now + 5
-                          nil until cond.waiters == 1 || now > limit # the other waiter has registered
+                          # The other waiter has registered (a fork and a lock away: seconds on a loaded
+                          # host; raising before it has would pass the wake-up on to nobody).
+                          limit = now + 30
+                          nil until cond.waiters == 1 || now > limit
                           true
                         })
         cond.signal if outcome == :returned # the wake-up was used; the other waiter needs its own
