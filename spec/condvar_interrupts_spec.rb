@@ -62,4 +62,44 @@ RSpec.describe "ConditionVariable#wait under Thread#kill and Thread#raise" do
     expect(status.signaled?).to be(false), "the child died of signal #{status.termsig} (seed #{seed})"
     expect(status).to be_success, "seed #{seed}"
   end
+
+  # Found by bin/soak: a waiter takes a wake-up, returns from its sleep and blocks re-taking the mutex;
+  # meanwhile another waiter registers, and an interrupt arrives. `wait` raises it (the lock held again)
+  # instead of returning true, so the wake-up must go on to the other waiter, as when the interrupt ends
+  # the sleep itself.
+  it "passes the wake-up on when an interrupt arrives while a woken waiter re-takes the lock", timeout: 60 do
+    mutex = ProcessShared::Mutex.new
+    cond = ProcessShared::ConditionVariable.new
+    flags = ProcessShared::SharedArray.new(:int, 2) # [the other process signalled, go]
+    waiter = Thread.new do
+      Thread.current.report_on_exception = false
+      mutex.synchronize { cond.wait(mutex) }
+      :returned
+    rescue chaos
+      :interrupted
+    end
+    Thread.pass until cond.waiters == 1 && waiter.status == "sleep"
+    other = fork_child do # holds the mutex while the waiter is woken, then waits as the second waiter
+      mutex.lock
+      cond.signal
+      flags[0] = 1
+      nil until flags[1] == 1
+      woken = cond.wait(mutex, 20)
+      mutex.unlock
+      exit!(woken ? 0 : 1)
+    end
+    # The waiter took the wake-up and now waits for the mutex, which the other process holds.
+    Thread.pass until flags[0] == 1 && cond.waiters.zero? && mutex.inspect.include?("waiters=true")
+    flags[1] = 1
+    limit = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+    # Spinning holds the GVL: the waiter, once it has the mutex, cannot return before the raise.
+    nil until cond.waiters == 1 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > limit
+    waiter.raise(chaos)
+    outcome = waiter.value
+    cond.signal if outcome == :returned # the GVL came to the waiter first after all: it used the wake-up
+    expect(outcome).to eq(:interrupted)
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    wait_child(other, timeout: 40) # fails if the second waiter timed out (exit 1)
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 15
+  end
 end

@@ -17,11 +17,24 @@ module ProcessShared
     # @raise [OwnerDeadError] (holding the lock) if its owner died while we waited
     def wait(lock, timeout = nil)
       count = _begin(lock, timeout) # checks only
+      woken = false
       Thread.handle_interrupt(Object => :never) do
-        Thread.handle_interrupt(Object => :immediate) { _sleep(lock, timeout) }
+        woken = Thread.handle_interrupt(Object => :immediate) { _sleep(lock, timeout) }
       ensure
         _finish(lock, count) # re-takes the lock if _sleep released it
+        # An interrupt that came after the wake-up was taken (while the lock was being re-taken) is raised
+        # from here instead of true being returned: pass the wake-up on, as _sleep does when an interrupt
+        # ends the sleep itself.
+        pass_on if woken && Thread.pending_interrupt?
       end
+    end
+
+    private
+
+    def pass_on
+      signal
+    rescue ClosedError
+      nil # closed meanwhile: nobody can wait on it any more
     end
   end
 end
