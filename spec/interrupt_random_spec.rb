@@ -932,7 +932,8 @@ RSpec.describe "interrupting blocking calls at random (issue 3, point 2)", :stre
           nil until go[0] == 1 # spins: the parent holds its GVL meanwhile and cannot hand over a pipe
           go[1] = mutex.synchronize { cond.wait(mutex, 10) } ? 1 : 0
         end
-        outcome, = race(-> { mutex.synchronize { cond.wait(mutex) } },
+        returned = false # the wait returned: an interrupt that lands after it (in synchronize) is not its
+        outcome, = race(-> { mutex.synchronize { returned = cond.wait(mutex) } },
                         release: -> { cond.signal },
                         taken: lambda {
                           next false unless cond.waiters.zero? # the waiter has taken the wake-up
@@ -944,7 +945,9 @@ RSpec.describe "interrupting blocking calls at random (issue 3, point 2)", :stre
                           nil until cond.waiters == 1 || now > limit
                           true
                         })
-        cond.signal if outcome == :returned # the wake-up was used; the other waiter needs its own
+        # The wake-up was used (the wait returned, whether or not the interrupt then landed in synchronize):
+        # the other waiter needs its own.
+        cond.signal if outcome == :returned || returned
         started = now
         wait_child(other)
         [outcome, go[1], now - started, mutex.locked?, cond.waiters]
