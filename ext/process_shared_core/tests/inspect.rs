@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{fork_child, me, reap, wait_child};
+use common::{fork_child, fresh_name, me, reap, wait_child};
 use process_shared_core::inspect::{self, Field, Holder};
 use process_shared_core::named::{attach, Class};
 use process_shared_core::sync::{RawCounter, RawMutex, RawSemaphore};
@@ -15,14 +15,6 @@ use process_shared_core::sys::owner::Liveness;
 use process_shared_core::sys::shm::{self, Create};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A name no other test (or earlier run) uses.
-fn fresh_name(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let name = format!("test-inspect-{tag}-{}-{nanos}", std::process::id());
-    let _ = shm::unlink(&name);
-    name
-}
 
 fn path(name: &str) -> String {
     format!("{}{}{name}", shm::SHM_DIR, shm::PREFIX)
@@ -41,7 +33,7 @@ fn field<'a>(r: &'a inspect::Report, k: &str) -> &'a Field {
 /// parent (another process) can still take the lock over only from the dead child.
 #[test]
 fn a_held_mutex_shows_its_owner_alive_then_dead() {
-    let name = fresh_name("mutex");
+    let name = fresh_name("inspect-mutex");
     let len = std::mem::size_of::<RawMutex>();
     let m = attach(&name, 0o640, Create::CreateOnly, Class::Mutex.id(), len, false, |_| {}).unwrap();
     // SAFETY: the payload is a zeroed RawMutex, 64-byte aligned, mapped while `m` lives.
@@ -79,12 +71,12 @@ fn a_held_mutex_shows_its_owner_alive_then_dead() {
 /// unlinked: gone from the list.
 #[test]
 fn values_and_holds_of_other_processes() {
-    let counters = fresh_name("counters");
+    let counters = fresh_name("inspect-counters");
     let c = attach(&counters, 0o600, Create::CreateOnly, Class::Counters.id(), 3 * RawCounter::SIZE, false, |_| {});
     let c = c.unwrap();
     // SAFETY: three zeroed 64-byte counters, mapped while `c` lives.
     let cells = unsafe { std::slice::from_raw_parts(c.payload().cast::<RawCounter>(), 3) };
-    let sem = fresh_name("semaphore");
+    let sem = fresh_name("inspect-semaphore");
     let s = attach(&sem, 0o600, Create::CreateOnly, Class::Semaphore.id(), RawSemaphore::SIZE, false, |p| {
         // SAFETY: the zeroed payload of a new semaphore, ours until it is ready.
         unsafe { &*p.cast::<RawSemaphore>() }.init(3, 0)
@@ -128,41 +120,41 @@ fn foreign_files_are_reported_not_trusted() {
     let write = |name: &str, bytes: &[u8]| std::fs::write(path(name), bytes).unwrap();
     let reason = |name: &str| inspect::inspect(name).unwrap().object.unwrap_err();
 
-    let empty = fresh_name("empty");
+    let empty = fresh_name("inspect-empty");
     write(&empty, b"");
     assert!(reason(&empty).contains("empty"), "{}", reason(&empty));
-    let short = fresh_name("short");
+    let short = fresh_name("inspect-short");
     write(&short, b"abc");
     assert!(reason(&short).contains("too short"), "{}", reason(&short));
-    let garbage = fresh_name("garbage");
+    let garbage = fresh_name("inspect-garbage");
     write(&garbage, &[0xA5; 8192]);
     assert!(reason(&garbage).contains("no valid header"), "{}", reason(&garbage));
-    let zeroed = fresh_name("zeroed");
+    let zeroed = fresh_name("inspect-zeroed");
     write(&zeroed, &[0; 4096]);
     assert!(reason(&zeroed).contains("unfinished"), "{}", reason(&zeroed));
 
     // A valid object cut short (by someone else: this library never shrinks a file).
-    let cut = fresh_name("cut");
+    let cut = fresh_name("inspect-cut");
     drop(attach(&cut, 0o600, Create::CreateOnly, Class::Counters.id(), 64 * 1024, false, |_| {}).unwrap());
     std::fs::OpenOptions::new().write(true).open(path(&cut)).unwrap().set_len(4096).unwrap();
     assert!(reason(&cut).contains("truncated"), "{}", reason(&cut));
     // A header of a class this version does not know, and one of a known class with another layout.
-    let unknown = fresh_name("unknown");
+    let unknown = fresh_name("inspect-unknown");
     drop(attach(&unknown, 0o600, Create::CreateOnly, 999, 8, false, |_| {}).unwrap());
     assert!(reason(&unknown).contains("unknown class id 999"), "{}", reason(&unknown));
-    let layout = fresh_name("layout");
+    let layout = fresh_name("inspect-layout");
     drop(attach(&layout, 0o600, Create::CreateOnly, Class::Mutex.id(), 8, false, |_| {}).unwrap());
     assert!(reason(&layout).contains("not of this version"), "{}", reason(&layout));
 
-    let fifo = fresh_name("fifo");
+    let fifo = fresh_name("inspect-fifo");
     let c = std::ffi::CString::new(path(&fifo)).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     assert!(reason(&fifo).contains("FIFO"), "{}", reason(&fifo));
-    let link = fresh_name("link");
+    let link = fresh_name("inspect-link");
     std::os::unix::fs::symlink(path(&garbage), path(&link)).unwrap();
     assert!(reason(&link).contains("symlink"), "{}", reason(&link));
-    let dir = fresh_name("dir");
+    let dir = fresh_name("inspect-dir");
     std::fs::create_dir(path(&dir)).unwrap();
     assert!(reason(&dir).contains("directory"), "{}", reason(&dir));
     let invalid = format!("{}{}bad name {}", shm::SHM_DIR, shm::PREFIX, std::process::id());
@@ -194,7 +186,7 @@ fn foreign_files_are_reported_not_trusted() {
 /// readable or unreadable, never a fault (the reader copies with pread; it maps nothing).
 #[test]
 fn a_file_resized_while_read_never_faults() {
-    let name = fresh_name("resized");
+    let name = fresh_name("inspect-resized");
     drop(attach(&name, 0o600, Create::CreateOnly, Class::Counters.id(), 64 * 1024, false, |_| {}).unwrap());
     let file = std::fs::OpenOptions::new().write(true).open(path(&name)).unwrap();
     let (mut parent, mut child) = UnixStream::pair().unwrap();
