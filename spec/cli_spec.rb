@@ -177,6 +177,7 @@ RSpec.describe "the process_shared command" do
     end
     out, _, code = run_cli("--help")
     expect([out, code]).to match([include("process_shared inspect NAME"), 0])
+    expect(run_cli("--version")).to eq(["#{ProcessShared::VERSION}\n", "", 0])
   end
 
   it "reports files under the prefix that are not objects of the gem as unreadable, never crashing on them" do
