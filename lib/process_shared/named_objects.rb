@@ -19,7 +19,8 @@ module ProcessShared
     # - +"name"+ (String): the name given to +name:+
     # - +"class"+ (String, nil): +"ProcessShared::Mutex"+, ...; nil when unreadable
     # - +"size"+ (Integer, nil): the object's length in bytes (a SharedMemory's size, ...); nil when unreadable
-    # - +"file_size"+, +"uid"+ (Integer, nil): the file's size in bytes and owner; nil if it could not be opened
+    # - +"file_size"+, +"uid"+ (Integer, nil): the file's size in bytes and owner (also for another user's
+    #   object this user may not read); nil if it vanished meanwhile
     # - +"mode"+ (String, nil): the file's permission bits in octal, e.g. +"0600"+
     # - +"owner"+ (Hash, nil): who holds its lock (a Mutex's or Monitor's owner, a ReadWriteLock's writer, a
     #   Queue's pusher or popper of the moment): +{"pid" => Integer or nil, "alive" => true, false or nil}+.

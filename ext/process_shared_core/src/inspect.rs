@@ -40,7 +40,7 @@ use crate::sync::{
     RawSemaphore, QUEUE_FORMAT, RECORD_HEADER,
 };
 use crate::sys::owner::{self, Liveness};
-use crate::sys::shm;
+use crate::sys::shm::{self, FileInfo};
 
 /// The most counter values a report of a Counters object holds (`count` tells how many there are).
 pub const COUNTERS_SHOWN: usize = 4096;
@@ -93,21 +93,11 @@ pub struct Object {
 pub struct Report {
     /// The name (as given to the API: without the prefix).
     pub name: String,
-    /// The file's size in bytes, mode bits and owner's uid, if it could be opened.
+    /// The file's size in bytes, mode bits and owner's uid, if they could be had (even when the file
+    /// cannot be opened: another user's object).
     pub file: Option<FileInfo>,
     /// The object, or why it cannot be read (not ours, truncated, being created, not permitted...).
     pub object: Result<Object, String>,
-}
-
-/// The file behind a name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileInfo {
-    /// Bytes.
-    pub size: u64,
-    /// Permission bits (`0o600`...).
-    pub mode: u32,
-    /// The owner's uid.
-    pub uid: u32,
 }
 
 /// The object called `name`. `Err` only when there is nothing to report: `ENOENT` (no such name),
@@ -117,10 +107,12 @@ pub fn inspect(name: &str) -> io::Result<Report> {
     let file = match shm::open_read_only(name) {
         Ok(f) => f,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EINVAL)) => return Err(e),
-        Err(e) => return Ok(Report { name: name.to_string(), file: None, object: Err(open_failure(&e)) }),
+        Err(e) => {
+            let file = shm::info_of(name).ok();
+            return Ok(Report { name: name.to_string(), file, object: Err(open_failure(&e)) });
+        }
     };
-    let info = file.size().and_then(|size| file.mode_and_uid().map(|(mode, uid)| FileInfo { size, mode, uid }));
-    let (file_info, object) = match info {
+    let (file_info, object) = match file.info() {
         Ok(i) => (Some(i), read(&file, i.size)),
         Err(e) => (None, Err(format!("cannot stat it: {e}"))),
     };

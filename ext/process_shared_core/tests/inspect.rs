@@ -269,3 +269,26 @@ fn objects_created_and_removed_while_listed() {
     }
     eprintln!("objects seen whole: {}, not yet made: {}", seen[0], seen[1]);
 }
+
+/// Another user's object that this user may not read: reported with its mode and owner, as unreadable.
+#[test]
+fn another_users_object_is_reported_with_its_mode() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (to be another user in a child)");
+        return;
+    }
+    let name = fresh_name("private");
+    let len = std::mem::size_of::<RawMutex>();
+    drop(attach(&name, 0o600, Create::CreateOnly, Class::Mutex.id(), len, false, |_| {}).unwrap());
+    let pid = fork_child(|| {
+        // SAFETY: dropping privileges in our own single-threaded child.
+        assert_eq!(unsafe { libc::setgid(65534) + libc::setuid(65534) }, 0);
+        let r = inspect::inspect(&name).unwrap();
+        let info = r.file.expect("lstat of the file works without permission to open it");
+        assert_eq!((info.mode, info.uid), (0o600, 0));
+        assert!(r.object.unwrap_err().contains("permission denied"));
+    });
+    assert_eq!(wait_child(pid, LIMIT), 0);
+    shm::unlink(&name).unwrap();
+}

@@ -92,6 +92,47 @@ fn name_hash(name: &str) -> u64 {
     h ^ (h >> 31)
 }
 
+/// What `stat` says about the file behind a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Bytes.
+    pub size: u64,
+    /// Permission bits (`0o600`...).
+    pub mode: u32,
+    /// The owner's uid.
+    pub uid: u32,
+}
+
+impl FileInfo {
+    #[allow(clippy::unnecessary_cast)] // `st_mode` is u32 here, u16 on macOS
+    fn of(st: &libc::stat) -> FileInfo {
+        FileInfo { size: st.st_size as u64, mode: st.st_mode as u32 & 0o7777, uid: st.st_uid }
+    }
+}
+
+/// [`FileInfo`] of the file behind `name` without opening it (`lstat`: a symlink's own), for a name this
+/// process may not open (another user's object). `EINVAL` for an invalid name.
+#[cfg(not(target_os = "macos"))]
+pub fn info_of(name: &str) -> io::Result<FileInfo> {
+    if !valid_name(name) {
+        return Err(invalid());
+    }
+    let path = CString::new(format!("{SHM_DIR}{PREFIX}{name}")).map_err(|_| invalid())?;
+    // SAFETY: `st` is plain data, written by lstat before being read.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a pointer to our `st`.
+    if unsafe { libc::lstat(path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileInfo::of(&st))
+}
+
+/// macOS: shm objects are no files: `ENOTSUP`.
+#[cfg(target_os = "macos")]
+pub fn info_of(_name: &str) -> io::Result<FileInfo> {
+    Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+}
+
 /// An open shared memory object (closed on drop; the mapping made from it stays valid).
 #[derive(Debug)]
 pub struct ShmFile {
@@ -410,11 +451,9 @@ impl ShmFile {
         Ok(())
     }
 
-    /// The permission bits and the owner's uid.
-    #[allow(clippy::unnecessary_cast)] // `st_mode` is u32 here, u16 on macOS
-    pub fn mode_and_uid(&self) -> io::Result<(u32, u32)> {
-        let st = self.stat()?;
-        Ok((st.st_mode as u32 & 0o7777, st.st_uid))
+    /// The file's size, permission bits and owner.
+    pub fn info(&self) -> io::Result<FileInfo> {
+        Ok(FileInfo::of(&self.stat()?))
     }
 
     /// Copy bytes from `offset` into `buf` with `pread` (never through a mapping, so a file cut short
