@@ -16,11 +16,13 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
   spec.extensions = ["ext/process_shared/extconf.rb"]
   spec.require_paths = ["lib"]
+  spec.bindir = "exe"
+  spec.executables = ["process_shared"] # the operator's command: list, inspect, unlink named objects
   spec.metadata["rubygems_mfa_required"] = "true"
 
-  # What the gem needs to build and run: Ruby sources, both crates, the workspace manifest and
+  # What the gem needs to build and run: Ruby sources, the command, both crates, the workspace manifest and
   # its lock file (the build uses --locked), and the docs the README links. Never target/ or a compiled .so.
-  patterns = %w[lib/**/*.rb ext/**/*.{rs,rb,toml} Cargo.toml Cargo.lock README.md docs/*.md LICENSE]
+  patterns = %w[lib/**/*.rb exe/* ext/**/*.{rs,rb,toml} Cargo.toml Cargo.lock README.md docs/*.md LICENSE]
   flags = File::FNM_PATHNAME | File::FNM_EXTGLOB
   in_git = File.exist?(File.join(__dir__, ".git")) && system("git", "--version", out: File::NULL, err: File::NULL)
   files =

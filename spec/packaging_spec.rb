@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "json"
 require "rbconfig"
 require "rubygems/package"
 require "tempfile"
@@ -55,10 +56,12 @@ RSpec.describe "the packaged gem", :packaging, timeout: 30 * 60 do
 
       run!(no_ruby_env, Gem.ruby, "-S", "gem", "build", "process_shared.gemspec", "--output", gem_file,
            chdir: root, timeout: 120)
-      files = Gem::Package.new(gem_file).spec.files
+      gem_spec = Gem::Package.new(gem_file).spec
+      files = gem_spec.files
       expect(files).to include("Cargo.lock", "Cargo.toml", "ext/process_shared/extconf.rb",
                                "ext/process_shared/src/lib.rs", "ext/process_shared_core/src/lib.rs",
-                               "lib/process_shared.rb")
+                               "lib/process_shared.rb", "exe/process_shared")
+      expect(gem_spec.executables).to eq(["process_shared"])
       expect(files.grep(%r{(\A|/)target/|\.so\z})).to be_empty
 
       install_env = no_ruby_env.merge("CARGO_NET_OFFLINE" => "true", "CARGO_TARGET_DIR" => File.join(root, "target"),
@@ -76,6 +79,10 @@ RSpec.describe "the packaged gem", :packaging, timeout: 30 * 60 do
       answer, loaded = output.lines.map(&:strip).last(2)
       expect(answer).to eq("42")
       expect(loaded).to start_with(gem_home)
+      # The installed command runs from the gem (its wrapper in GEM_HOME/bin).
+      listing = run!(clean_env, Gem.ruby, File.join(gem_home, "bin", "process_shared"), "list", "--json",
+                     chdir: tmp, timeout: 60, clean_env: true)
+      expect(JSON.parse(listing.lines.last)).to include("version" => 1, "objects" => an_instance_of(Array))
     end
   end
 end

@@ -26,6 +26,22 @@ module ProcessShared
       self
     end
 
+    # The counters as a Hash, read in one pass (as {#to_a}): index => value, or, given one label per
+    # counter, label => value (for an exporter: <tt>stats.to_h(%w[requests errors])</tt>). With a block,
+    # +Enumerable#to_h+ over the values.
+    # @param labels [Array, nil] one key per counter
+    # @return [Hash]
+    # @raise [ArgumentError] if +labels+ does not have one key per counter
+    def to_h(labels = nil, &block)
+      return super(&block) if block
+
+      values = to_a
+      return values.each_with_index.to_h { |v, i| [i, v] } if labels.nil?
+      raise ArgumentError, "#{labels.size} labels for #{values.size} counters" unless labels.size == values.size
+
+      labels.zip(values).to_h
+    end
+
     alias length size
   end
 end

@@ -7,6 +7,7 @@
 //!   barrier) over [`sys`].
 //! - [`arena`]: 64-byte shared slots for the primitives, carved out of shared chunks.
 //! - [`named`]: objects in named POSIX shared memory, with a header saying what they are.
+//! - [`inspect`]: reading named objects without their locks, for operators and exporters.
 //!
 //! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow
 //! path that sleeps on a shared futex word and returns [`sync::Wait::Interrupted`] when a signal arrives,
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod arena;
+pub mod inspect;
 pub mod named;
 pub mod sync;
 pub mod sys;

@@ -4,9 +4,11 @@
 //! | header field  | meaning                                                                   |
 //! |---------------|---------------------------------------------------------------------------|
 //! | `magic`       | `PSNAMED1`                                                                |
-//! | `class`       | the caller's class id (different classes never open each other's objects) |
+//! | `class`       | the object's [`Class`] id (different classes never open each other's objects) |
 //! | `payload_len` | the object's length in bytes (its layout: a SharedMemory's size, a Queue's capacity, ...) |
 //! | `ready`       | 1 once the creator initialised the object                                 |
+//!
+//! [`crate::inspect`] reads the header (and the object) of any name without its lock, for operators.
 //!
 //! Layout versions: `payload_len` tells apart the layouts of fixed-size objects (a ConditionVariable of the
 //! 16-byte layout from before its table of waiters is [`NamedError::WrongSize`]). An object whose length
@@ -41,11 +43,119 @@ pub const NAMED_HEADER: usize = 64;
 const MAGIC: u64 = u64::from_le_bytes(*b"PSNAMED1");
 
 #[repr(C)]
-struct NamedHeader {
+pub(crate) struct NamedHeader {
     magic: AtomicU64,
     class: AtomicU32,
     ready: AtomicU32,
     payload_len: AtomicU64,
+}
+
+/// The classes of named objects, by the id their header records (stable: part of the on-disk format; a
+/// new class takes a new number, never a used one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// `ProcessShared::Mutex`: a [`crate::sync::RawMutex`].
+    Mutex = 1,
+    /// `ProcessShared::Monitor`: a [`crate::sync::RawMonitor`].
+    Monitor = 2,
+    /// `ProcessShared::Semaphore`: a [`crate::sync::RawSemaphore`].
+    Semaphore = 3,
+    /// `ProcessShared::BinarySemaphore`: a [`crate::sync::RawSemaphore`] of maximum 1.
+    BinarySemaphore = 4,
+    /// `ProcessShared::ConditionVariable`: a [`crate::sync::RawCondvar`].
+    ConditionVariable = 5,
+    /// `ProcessShared::AtomicInteger`: a [`crate::sync::RawAtomicInt`].
+    AtomicInteger = 6,
+    /// `ProcessShared::Event`: a [`crate::sync::RawEvent`].
+    Event = 7,
+    /// `ProcessShared::CountDownLatch`: a [`crate::sync::RawLatch`].
+    CountDownLatch = 8,
+    /// `ProcessShared::Barrier`: a [`crate::sync::RawBarrier`].
+    Barrier = 9,
+    /// `ProcessShared::SharedMemory`: `payload_len` bytes.
+    SharedMemory = 10,
+    /// `ProcessShared::SharedArray`: `payload_len` bytes.
+    SharedArray = 11,
+    /// `ProcessShared::Counters`: `payload_len / 64` [`crate::sync::RawCounter`]s.
+    Counters = 12,
+    /// `ProcessShared::ReadWriteLock`: a [`crate::sync::RawRwLock`].
+    ReadWriteLock = 13,
+    /// `ProcessShared::Queue`: a [`crate::sync::QueueHeader`] and its ring.
+    Queue = 14,
+}
+
+impl Class {
+    /// Every class, in id order.
+    pub const ALL: [Class; 14] = [
+        Class::Mutex,
+        Class::Monitor,
+        Class::Semaphore,
+        Class::BinarySemaphore,
+        Class::ConditionVariable,
+        Class::AtomicInteger,
+        Class::Event,
+        Class::CountDownLatch,
+        Class::Barrier,
+        Class::SharedMemory,
+        Class::SharedArray,
+        Class::Counters,
+        Class::ReadWriteLock,
+        Class::Queue,
+    ];
+
+    /// The id a header records.
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
+    /// The class of a header's id, if this version knows it.
+    pub fn from_id(id: u32) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.id() == id)
+    }
+
+    /// The Ruby class's name (`"ProcessShared::Mutex"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Mutex => "ProcessShared::Mutex",
+            Class::Monitor => "ProcessShared::Monitor",
+            Class::Semaphore => "ProcessShared::Semaphore",
+            Class::BinarySemaphore => "ProcessShared::BinarySemaphore",
+            Class::ConditionVariable => "ProcessShared::ConditionVariable",
+            Class::AtomicInteger => "ProcessShared::AtomicInteger",
+            Class::Event => "ProcessShared::Event",
+            Class::CountDownLatch => "ProcessShared::CountDownLatch",
+            Class::Barrier => "ProcessShared::Barrier",
+            Class::SharedMemory => "ProcessShared::SharedMemory",
+            Class::SharedArray => "ProcessShared::SharedArray",
+            Class::Counters => "ProcessShared::Counters",
+            Class::ReadWriteLock => "ProcessShared::ReadWriteLock",
+            Class::Queue => "ProcessShared::Queue",
+        }
+    }
+
+    /// The class called `name` (a Ruby class name), if any.
+    pub fn from_name(name: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The payload length every object of this class has, for the classes of one fixed layout (`None`:
+    /// the length comes from the creator's arguments).
+    pub fn fixed_len(self) -> Option<usize> {
+        use crate::sync::*;
+        use std::mem::size_of;
+        Some(match self {
+            Class::Mutex => size_of::<RawMutex>(),
+            Class::Monitor => size_of::<RawMonitor>(),
+            Class::Semaphore | Class::BinarySemaphore => RawSemaphore::SIZE,
+            Class::ConditionVariable => RawCondvar::SIZE,
+            Class::AtomicInteger => size_of::<RawAtomicInt>(),
+            Class::Event => size_of::<RawEvent>(),
+            Class::CountDownLatch => size_of::<RawLatch>(),
+            Class::Barrier => size_of::<RawBarrier>(),
+            Class::ReadWriteLock => RawRwLock::SIZE,
+            Class::SharedMemory | Class::SharedArray | Class::Counters | Class::Queue => return None,
+        })
+    }
 }
 
 /// Why a named object could not be attached.
@@ -235,7 +345,7 @@ fn validate(
     Ok(Named { mapping: Arc::new(file.map(want as usize)?), created: false, file: file.identity()? })
 }
 
-enum State {
+pub(crate) enum State {
     Ready { class: u32, len: u64 },
     Unfinished,
     Garbage,
@@ -251,20 +361,25 @@ fn state_of(file: &shm::ShmFile, size: u64) -> Result<State, NamedError> {
     }
     let head = file.map(NAMED_HEADER)?;
     // SAFETY: at least NAMED_HEADER bytes of the file are mapped; the header is plain atomics.
-    let hdr = unsafe { &*head.as_ptr().cast::<NamedHeader>() };
+    Ok(decode(unsafe { &*head.as_ptr().cast::<NamedHeader>() }))
+}
+
+/// What a header says: the one reading of it, for [`attach`] (holding the lock) and for the lock-free
+/// reader ([`crate::inspect`], on a copy).
+pub(crate) fn decode(hdr: &NamedHeader) -> State {
     let magic = hdr.magic.load(Ordering::Relaxed);
     // Acquire: pairs with the creator's Release store of `ready` (the object is initialised).
     let ready = hdr.ready.load(Ordering::Acquire);
     let class = hdr.class.load(Ordering::Relaxed);
     let len = hdr.payload_len.load(Ordering::Relaxed);
     let zeroed = magic == 0 && ready == 0 && class == 0 && len == 0; // sized, header not written yet
-    Ok(if magic == MAGIC && ready == 1 {
+    if magic == MAGIC && ready == 1 {
         State::Ready { class, len }
     } else if (magic == MAGIC && ready == 0) || zeroed {
         State::Unfinished
     } else {
         State::Garbage
-    })
+    }
 }
 
 /// Holding the lock on a file of `want` bytes: zero it, write the header, run `init`, mark it ready.

@@ -5,19 +5,11 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{fork_child, hammer, wait_child};
+use common::{fork_child, fresh_name, hammer, wait_child};
 use process_shared_core::named::{attach, NamedError};
 use process_shared_core::sys::shm::{self, Create};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A name no other test (or earlier run) uses.
-fn fresh_name(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let name = format!("test-{tag}-{}-{nanos}", std::process::id());
-    let _ = shm::unlink(&name);
-    name
-}
 
 fn counter(named: &process_shared_core::named::Named) -> &AtomicU64 {
     // SAFETY: the payload is at least 8 bytes, 64-byte aligned, and used only as this counter here.

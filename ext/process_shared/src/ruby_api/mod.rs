@@ -11,6 +11,7 @@ pub mod errors;
 pub mod event;
 pub mod monitor;
 pub mod mutex;
+pub mod named_objects;
 pub mod queue;
 pub mod read_write_lock;
 pub mod semaphore;
@@ -52,6 +53,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     );
     m.define_singleton_method("_shm_unlink", function!(shm_unlink, 1))?;
     m.define_singleton_method("_shm_exist", function!(shm_exist, 1))?;
+    m.define_singleton_method("_named_objects", function!(named_objects::named_objects, 0))?;
+    m.define_singleton_method("_inspect_named", function!(named_objects::inspect_named, 1))?;
     // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
     m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;
     // Called by a `TracePoint(:thread_end)` in every ending thread.

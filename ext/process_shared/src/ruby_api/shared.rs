@@ -386,31 +386,11 @@ macro_rules! constructors {
 }
 pub(crate) use constructors;
 
-/// The class ids recorded in named objects' headers (stable: part of the shared-memory format).
-const CLASS_IDS: &[(&str, u32)] = &[
-    ("ProcessShared::Mutex", 1),
-    ("ProcessShared::Monitor", 2),
-    ("ProcessShared::Semaphore", 3),
-    ("ProcessShared::BinarySemaphore", 4),
-    ("ProcessShared::ConditionVariable", 5),
-    ("ProcessShared::AtomicInteger", 6),
-    ("ProcessShared::Event", 7),
-    ("ProcessShared::CountDownLatch", 8),
-    ("ProcessShared::Barrier", 9),
-    ("ProcessShared::SharedMemory", 10),
-    ("ProcessShared::SharedArray", 11),
-    ("ProcessShared::Counters", 12),
-    ("ProcessShared::ReadWriteLock", 13),
-    ("ProcessShared::Queue", 14),
-];
-
+/// The header's class id of the Ruby class `what` (0 for a name the core does not know: never ours).
 fn class_id(what: &str) -> u32 {
-    CLASS_IDS.iter().find(|(n, _)| *n == what).map_or(0, |&(_, id)| id)
+    named::Class::from_name(what).map_or(0, named::Class::id)
 }
 
 fn class_name_of(id: u32) -> String {
-    CLASS_IDS
-        .iter()
-        .find(|&&(_, i)| i == id)
-        .map_or_else(|| format!("object of unknown class {id}"), |(n, _)| n.to_string())
+    named::Class::from_id(id).map_or_else(|| format!("object of unknown class {id}"), |c| c.name().to_string())
 }

@@ -279,6 +279,14 @@ impl RawCondvar {
         futex_wake(&self.seq, if all { i32::MAX } else { 1 });
     }
 
+    /// How many threads are waiting, without the registrations of processes that died waiting: a snapshot
+    /// that changes nothing (for readers that must not write, [`crate::inspect`]).
+    pub fn live_waiters(&self) -> u32 {
+        // Relaxed: a snapshot.
+        let all = waiters(self.counts.load(Ordering::Relaxed)) as u32;
+        all.saturating_sub(self.holders().dead_holds().1)
+    }
+
     /// How many threads are waiting (a hint): the registrations of processes that died waiting are taken
     /// off first (see the module documentation for what may still be counted).
     pub fn waiters(&self) -> u32 {

@@ -47,6 +47,12 @@ impl RawEvent {
         self.state.load(Ordering::Acquire) & SET != 0
     }
 
+    /// Whether a waiter may be asleep on it (a hint: cleared by the next `set`).
+    pub fn has_waiters(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.state.load(Ordering::Relaxed) & EVENT_WAITERS != 0
+    }
+
     /// Set it and wake every waiter. Returns false if it was already set (then nothing changes).
     pub fn set(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
@@ -135,6 +141,12 @@ impl RawLatch {
     #[inline]
     pub fn count(&self) -> u32 {
         self.state.load(Ordering::Acquire) & COUNT
+    }
+
+    /// Whether a waiter may be asleep on it (a hint: it stays set once the count reached 0).
+    pub fn has_waiters(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.state.load(Ordering::Relaxed) & LATCH_WAITERS != 0
     }
 
     /// Decrement the count unless it is 0; the step to 0 wakes every waiter. Returns the new count.

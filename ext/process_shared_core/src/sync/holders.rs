@@ -149,6 +149,17 @@ impl<S: AsRef<HolderSlot>> Holders<'_, S> {
         self.live_slots().fold(0u32, |a, s| a.saturating_add(s.waiting.load(Ordering::Relaxed)))
     }
 
+    /// The counts and the waiting threads recorded in slots of processes that have provably ended: what the
+    /// next reclaim gives back (a snapshot that changes nothing).
+    pub fn dead_holds(&self) -> (u32, u32) {
+        self.live_slots()
+            // Relaxed: a snapshot.
+            .filter(|s| Self::owner_is_dead(s.owner.load(Ordering::Relaxed)))
+            .fold((0u32, 0u32), |(c, w), s| {
+                (c.saturating_add(s.count.load(Ordering::Relaxed)), w.saturating_add(s.waiting.load(Ordering::Relaxed)))
+            })
+    }
+
     /// Whether every slot owned by a live-looking process has a zero count; `SeqCst` loads, for the users'
     /// Dekker pairs. Slots being freed, or free, count as empty: their counts belong to dead processes.
     pub fn all_zero(&self) -> bool {

@@ -300,6 +300,13 @@ impl RawMutex {
         self.word.load(Ordering::Relaxed) & OWNER_MASK == id
     }
 
+    /// The owner id of the process holding the lock, if it is held (for its liveness: see
+    /// [`crate::sys::owner::liveness`]).
+    pub fn owner_id(&self) -> Option<u64> {
+        // Relaxed: a snapshot.
+        Some(self.word.load(Ordering::Relaxed) & OWNER_MASK).filter(|&id| id != 0)
+    }
+
     /// The pid of the process holding the lock, as it sees itself, if the lock is held (0 while unknown).
     pub fn owner_pid(&self) -> Option<u32> {
         self.is_locked().then(|| self.pid.load(Ordering::Relaxed))

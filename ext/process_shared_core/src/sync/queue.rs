@@ -60,6 +60,56 @@ pub struct QueueHeader {
     _pad1: u32,
 }
 
+/// The header's queries: plain loads, for [`QueueRef`] and for readers of a copy ([`crate::inspect`]).
+impl QueueHeader {
+    /// The layout version ([`QueueRef::format`]).
+    pub fn format(&self) -> u32 {
+        // Relaxed: set once before sharing (published by fork, or by the named object's `ready`).
+        self.format.load(Ordering::Relaxed)
+    }
+
+    /// The ring's size in bytes, as recorded (unchecked: [`QueueRef`] clamps it to its mapping).
+    pub fn ring_size(&self) -> u64 {
+        // Relaxed: set once before sharing.
+        self.ring_size.load(Ordering::Relaxed)
+    }
+
+    /// The element limit (0: none).
+    pub fn max(&self) -> u64 {
+        // Relaxed: set once before sharing.
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Records in the queue (a snapshot).
+    pub fn len(&self) -> u64 {
+        // Relaxed: a snapshot; `pops` is read first so the difference cannot go negative.
+        let pops = self.pops.load(Ordering::Relaxed);
+        self.pushes.load(Ordering::Relaxed).saturating_sub(pops)
+    }
+
+    /// Whether the queue holds no record (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        // Acquire: a pop that sees it closed sees every push before the close.
+        self.closed.load(Ordering::Acquire) != 0
+    }
+
+    /// The mutex that guards the queue (held for the moment of a push or pop).
+    pub fn mutex(&self) -> &RawMutex {
+        &self.mutex
+    }
+
+    /// Threads waiting to push or pop, without the registrations of processes that died waiting: a snapshot
+    /// that changes nothing.
+    pub fn live_waiters(&self) -> u32 {
+        self.not_empty.live_waiters().saturating_add(self.not_full.live_waiters())
+    }
+}
+
 /// What a successful push did, for [`QueueRef::retract`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pushed {
@@ -127,25 +177,22 @@ impl<'a> QueueRef<'a> {
     /// The layout version the queue was made with ([`QUEUE_FORMAT`] for one made by this code; check it
     /// before using a named queue another process made).
     pub fn format(&self) -> u32 {
-        // Relaxed: set once before sharing (published by fork, or by the named object's `ready`).
-        self.hdr.format.load(Ordering::Relaxed)
+        self.hdr.format()
     }
 
     fn ring_size(&self) -> u64 {
-        // Relaxed: set once before sharing; clamped to the mapping so garbage cannot send us outside it.
-        self.hdr.ring_size.load(Ordering::Relaxed).clamp(1, self.ring_len as u64)
+        // Clamped to the mapping so garbage cannot send us outside it.
+        self.hdr.ring_size().clamp(1, self.ring_len as u64)
     }
 
     /// The element limit (0: none).
     pub fn max(&self) -> u64 {
-        self.hdr.max.load(Ordering::Relaxed)
+        self.hdr.max()
     }
 
     /// Records in the queue (a snapshot).
     pub fn len(&self) -> u64 {
-        // Relaxed: a snapshot; `pops` is read first so the difference cannot go negative.
-        let pops = self.hdr.pops.load(Ordering::Relaxed);
-        self.hdr.pushes.load(Ordering::Relaxed).saturating_sub(pops)
+        self.hdr.len()
     }
 
     /// Whether the queue holds no record (a snapshot).
@@ -155,7 +202,7 @@ impl<'a> QueueRef<'a> {
 
     /// Whether `close` was called.
     pub fn is_closed(&self) -> bool {
-        self.hdr.closed.load(Ordering::Acquire) != 0
+        self.hdr.is_closed()
     }
 
     /// Threads waiting to push or pop (a hint; those of processes that died waiting are taken off first).

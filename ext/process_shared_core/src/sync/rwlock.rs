@@ -343,9 +343,21 @@ impl RawRwLock {
         self.write.is_owned_by(me)
     }
 
+    /// The pid of a dead writer whose update no writer has taken over yet (readers are told), if any.
+    pub fn dead_writer(&self) -> Option<u32> {
+        // Relaxed: a snapshot.
+        Some(self.dirty.load(Ordering::Relaxed)).filter(|&p| p != 0)
+    }
+
     /// Read holds of the process owning slot `i`.
     pub fn slot_count(&self, i: usize) -> u32 {
         self.slots.get(i).map_or(0, |s| s.0.count.load(Ordering::Relaxed))
+    }
+
+    /// Read holds of live processes, without those of processes that died holding them (released by the
+    /// next writer or slot claim): a snapshot that changes nothing.
+    pub fn live_readers(&self) -> u32 {
+        self.readers().saturating_sub(self.holders().dead_holds().0)
     }
 
     /// Read holds of live-looking processes (a snapshot).

@@ -137,6 +137,24 @@ impl RawSemaphore {
         self.reclaimed.swap(0, Ordering::Relaxed)
     }
 
+    /// Permits come back from dead processes that no [`RawSemaphore::take_reclaimed`] took yet (a snapshot).
+    pub fn reclaimed(&self) -> u32 {
+        // Relaxed: a counter.
+        self.reclaimed.load(Ordering::Relaxed)
+    }
+
+    /// Threads of live processes that may be waiting, without the registrations of processes that died
+    /// waiting (which the next reclaim takes off): a snapshot that changes nothing.
+    pub fn live_waiters(&self) -> u32 {
+        self.waiters().saturating_sub(self.holders().dead_holds().1)
+    }
+
+    /// Permits held by live processes through tracked waits, without those of processes that died holding
+    /// them (which the next reclaim gives back): a snapshot that changes nothing.
+    pub fn live_held(&self) -> u32 {
+        self.held().saturating_sub(self.holders().dead_holds().0)
+    }
+
     /// The current value (a snapshot).
     #[inline]
     pub fn value(&self) -> u32 {

@@ -92,6 +92,47 @@ fn name_hash(name: &str) -> u64 {
     h ^ (h >> 31)
 }
 
+/// What `stat` says about the file behind a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Bytes.
+    pub size: u64,
+    /// Permission bits (`0o600`...).
+    pub mode: u32,
+    /// The owner's uid.
+    pub uid: u32,
+}
+
+impl FileInfo {
+    #[allow(clippy::unnecessary_cast)] // `st_mode` is u32 here, u16 on macOS
+    fn of(st: &libc::stat) -> FileInfo {
+        FileInfo { size: st.st_size as u64, mode: st.st_mode as u32 & 0o7777, uid: st.st_uid }
+    }
+}
+
+/// [`FileInfo`] of the file behind `name` without opening it (`lstat`: a symlink's own), for a name this
+/// process may not open (another user's object). `EINVAL` for an invalid name.
+#[cfg(not(target_os = "macos"))]
+pub fn info_of(name: &str) -> io::Result<FileInfo> {
+    if !valid_name(name) {
+        return Err(invalid());
+    }
+    let path = CString::new(format!("{SHM_DIR}{PREFIX}{name}")).map_err(|_| invalid())?;
+    // SAFETY: `st` is plain data, written by lstat before being read.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a pointer to our `st`.
+    if unsafe { libc::lstat(path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileInfo::of(&st))
+}
+
+/// macOS: shm objects are no files: `ENOTSUP`.
+#[cfg(target_os = "macos")]
+pub fn info_of(_name: &str) -> io::Result<FileInfo> {
+    Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+}
+
 /// An open shared memory object (closed on drop; the mapping made from it stays valid).
 #[derive(Debug)]
 pub struct ShmFile {
@@ -108,18 +149,27 @@ pub struct ShmFile {
 /// [`valid_name`]: `EINVAL` otherwise). Errors are `shm_open`'s errno (`EEXIST`, `ENOENT`, `EACCES`, `ELOOP`
 /// for a symlink, `EISDIR` for a directory, ...).
 pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
+    let create = match create {
+        Create::OpenOrCreate => libc::O_CREAT,
+        Create::CreateOnly => libc::O_CREAT | libc::O_EXCL,
+        Create::OpenOnly => 0,
+    };
+    open_with(name, libc::O_RDWR | create, mode)
+}
+
+/// Open the existing object called `name` for reading only (no write permission needed, nothing created):
+/// for the lock-free reader ([`crate::inspect`]). Errors as for [`open`] (a directory opens: check
+/// [`ShmFile::not_regular`]).
+pub fn open_read_only(name: &str) -> io::Result<ShmFile> {
+    open_with(name, libc::O_RDONLY, 0)
+}
+
+fn open_with(name: &str, flags: libc::c_int, mode: u32) -> io::Result<ShmFile> {
     let c = c_name(name)?;
     // O_NOFOLLOW: a symlink under the prefix is refused (`ELOOP`), never followed; O_NONBLOCK: opening a
     // FIFO or device planted there cannot block (no effect on a regular file). What was opened is checked
     // with [`ShmFile::not_regular`] before being trusted. (macOS: shm objects only; neither flag applies.)
-    let flags = libc::O_RDWR
-        | libc::O_CLOEXEC
-        | FILE_FLAGS
-        | match create {
-            Create::OpenOrCreate => libc::O_CREAT,
-            Create::CreateOnly => libc::O_CREAT | libc::O_EXCL,
-            Create::OpenOnly => 0,
-        };
+    let flags = flags | libc::O_CLOEXEC | FILE_FLAGS;
     // SAFETY: `c` is a valid NUL-terminated string; shm_open returns a new descriptor or -1. The mode is
     // passed as the `unsigned int` a variadic `mode_t` is promoted to.
     let fd = unsafe { libc::shm_open(c.as_ptr(), flags, (mode & 0o777) as libc::c_uint) };
@@ -135,6 +185,50 @@ pub fn open(name: &str, mode: u32, create: Create) -> io::Result<ShmFile> {
         #[cfg(target_os = "macos")]
         setup: super::darwin::setup_lock_file(&os_name(name)),
     })
+}
+
+/// The directory whose files are the shm objects (Linux, glibc and musl: `/dev/shm`).
+#[cfg(not(target_os = "macos"))]
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// What [`list`] found under the prefix: a name, or a file name that is not one (invalid characters or
+/// length: no object of ours can have it), shown lossily.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listed {
+    /// A valid name (the file is `PREFIX` and the name).
+    Name(String),
+    /// The rest of a file name under the prefix that is not a valid name.
+    Invalid(String),
+}
+
+/// The names of every shm object under [`PREFIX`] (files of [`SHM_DIR`] whose name starts with it; the
+/// owner registry and other programs' files are not), sorted. Nothing is opened.
+#[cfg(not(target_os = "macos"))]
+pub fn list() -> io::Result<Vec<Listed>> {
+    let prefix = PREFIX.trim_start_matches('/');
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(SHM_DIR)? {
+        let file = entry?.file_name();
+        let file = file.to_string_lossy();
+        if let Some(rest) = file.strip_prefix(prefix) {
+            out.push(if valid_name(rest) { Listed::Name(rest.to_string()) } else { Listed::Invalid(rest.to_string()) });
+        }
+    }
+    out.sort_by(|a, b| listed_key(a).cmp(listed_key(b)));
+    Ok(out)
+}
+
+#[cfg(not(target_os = "macos"))]
+fn listed_key(l: &Listed) -> &str {
+    match l {
+        Listed::Name(n) | Listed::Invalid(n) => n,
+    }
+}
+
+/// macOS has no directory of shm objects to list: `ENOTSUP`.
+#[cfg(target_os = "macos")]
+pub fn list() -> io::Result<Vec<Listed>> {
+    Err(io::Error::from_raw_os_error(libc::ENOTSUP))
 }
 
 #[cfg(not(target_os = "macos"))]
@@ -355,6 +449,37 @@ impl ShmFile {
             at += w as libc::off_t;
         }
         Ok(())
+    }
+
+    /// The file's size, permission bits and owner.
+    pub fn info(&self) -> io::Result<FileInfo> {
+        Ok(FileInfo::of(&self.stat()?))
+    }
+
+    /// Copy bytes from `offset` into `buf` with `pread` (never through a mapping, so a file cut short
+    /// meanwhile gives a short count, never a SIGBUS); how many were read (fewer at the end of the file).
+    #[cfg(not(target_os = "macos"))]
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = libc::off_t::try_from(offset + done as u64).map_err(|_| invalid())?;
+            let rest = &mut buf[done..];
+            // SAFETY: pread writes at most `rest.len()` bytes into our buffer, from a descriptor we own.
+            let n = unsafe { libc::pread(self.fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len(), at) };
+            match n {
+                0 => break,
+                n if n > 0 => done += n as usize,
+                _ if super::errno() == libc::EINTR => {}
+                _ => return Err(io::Error::last_os_error()),
+            }
+        }
+        Ok(done)
+    }
+
+    /// macOS: shm objects cannot be read with `pread` (and this reader maps nothing): `ENOTSUP`.
+    #[cfg(target_os = "macos")]
+    pub fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
     }
 
     /// Map the first `len` bytes (rounded up to whole pages; the object must be at least that long).

@@ -39,6 +39,14 @@ pub fn dead_id(n: u32) -> u64 {
     (process_shared_core::sys::owner::current_id() & !0xffff_ffff) | u64::from(0x7fff_ff01 + 2 * n)
 }
 
+/// A name for a named object that no other test (or earlier run) uses (removed first, in case).
+pub fn fresh_name(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("test-{tag}-{}-{nanos}", std::process::id());
+    let _ = process_shared_core::sys::shm::unlink(&name);
+    name
+}
+
 /// Fork a child that runs `f` and exits 0, or 1 if it panicked. Never returns in the child.
 pub fn fork_child(f: impl FnOnce()) -> libc::pid_t {
     // SAFETY: the test process is single-threaded at fork time except for the test harness's own threads,
