@@ -17,6 +17,8 @@ module ProcessShared
     # @return [Integer, nil] pid of the process that died holding the lock
     attr_reader :pid
 
+    # @param msg [String]
+    # @param pid [Integer, nil] pid of the dead holder, when known
     def initialize(msg = "the owner of the lock died holding it", pid: nil)
       super(msg)
       @pid = pid

@@ -22,12 +22,15 @@ module ProcessShared
     alias mon_synchronize synchronize
 
     # Raises {ProcessError} unless the calling thread holds the monitor.
+    # @return [nil]
+    # @raise [ProcessError] unless the calling thread holds the monitor
     def mon_check_owner
       raise ProcessError, "current thread does not own this monitor" unless mon_owned?
     end
 
     # A condition variable bound to this monitor (in shared memory: create it before forking).
     # @return [Monitor::ConditionVariable]
+    # @raise [ClosedError] if the monitor is closed
     def new_cond
       raise ClosedError, "ProcessShared::Monitor is closed" if closed?
 
@@ -35,7 +38,13 @@ module ProcessShared
     end
 
     # Wait on +cond+ (a {ProcessShared::ConditionVariable} or one of this monitor's {#new_cond}) with the
-    # monitor released completely. @return [Boolean] false if the timeout expired
+    # monitor released completely.
+    # @param cond [ProcessShared::ConditionVariable, Monitor::ConditionVariable]
+    # @param timeout [Numeric, nil] seconds (nil: forever)
+    # @return [Boolean] true when signalled, false if the timeout expired
+    # @raise [ArgumentError] if +cond+ belongs to another monitor
+    # @raise [TypeError] if +cond+ is not a condition variable of this gem
+    # @raise [ClosedError] if the monitor is closed
     def wait_for_cond(cond, timeout = nil)
       raise ClosedError, "ProcessShared::Monitor is closed" if closed?
 
@@ -53,6 +62,8 @@ module ProcessShared
 
     # The condition returned by {Monitor#new_cond}: stdlib's MonitorMixin::ConditionVariable interface.
     class ConditionVariable
+      # @param monitor [Monitor] the monitor this condition belongs to; the condition itself is a new
+      #   {ProcessShared::ConditionVariable} in shared memory
       def initialize(monitor)
         @monitor = monitor
         @cond = ProcessShared::ConditionVariable.new
@@ -64,28 +75,45 @@ module ProcessShared
         @cond.wait(@monitor, timeout)
       end
 
+      # Waits ({#wait}, without a timeout) as long as the block returns true.
+      # @yieldreturn [Boolean] whether to wait (again)
+      # @return [nil]
+      # @raise [ProcessError] if the calling thread has not entered the monitor
       def wait_while
         wait while yield
       end
 
+      # Waits ({#wait}, without a timeout) until the block returns true.
+      # @yieldreturn [Boolean] whether the wait is over
+      # @return [nil]
+      # @raise [ProcessError] if the calling thread has not entered the monitor
       def wait_until
         wait until yield
       end
 
+      # Wakes one waiter (a signal with none is not remembered).
+      # @return [ProcessShared::ConditionVariable] the underlying shared condition variable
+      # @raise [ProcessError] if the calling thread has not entered the monitor
       def signal
         @monitor.mon_check_owner
         @cond.signal
       end
 
+      # Wakes every waiter.
+      # @return [ProcessShared::ConditionVariable] the underlying shared condition variable
+      # @raise [ProcessError] if the calling thread has not entered the monitor
       def broadcast
         @monitor.mon_check_owner
         @cond.broadcast
       end
 
+      # Closes the underlying shared condition variable in this process (idempotent).
+      # @return [nil]
       def close
         @cond.close
       end
 
+      # @return [Boolean] whether {#close} was called
       def closed?
         @cond.closed?
       end

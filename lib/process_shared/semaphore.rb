@@ -49,15 +49,20 @@ module ProcessShared
   class SemaphoreMutex
     include Sleep
 
+    # @param semaphore [Semaphore] the semaphore to lock and unlock (see {Semaphore#to_mtx})
     def initialize(semaphore)
       @semaphore = semaphore
     end
 
+    # Takes a permit, waiting for one (held for this process, as by <tt>wait(undo: true)</tt>).
+    # @return [self]
     def lock
       @semaphore.wait(undo: true)
       self
     end
 
+    # Posts the permit back. Unchecked: any thread or process may unlock.
+    # @return [self]
     def unlock
       @semaphore.post
       self
@@ -72,10 +77,13 @@ module ProcessShared
     end
 
     # Whether the lock is held (by anyone); does not acquire it.
+    # @return [Boolean] true when the semaphore's value is 0
     def locked?
       @semaphore.value.zero?
     end
 
+    # Runs the block between {#lock} and {#unlock}.
+    # @return [Object] the block's value
     def synchronize
       lock
       begin
@@ -85,10 +93,13 @@ module ProcessShared
       end
     end
 
+    # Closes the semaphore in this process ({Semaphore#close}).
+    # @return [nil]
     def close
       @semaphore.close
     end
 
+    # @return [Boolean] whether the semaphore is closed in this process
     def closed?
       @semaphore.closed?
     end
