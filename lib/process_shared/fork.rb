@@ -70,8 +70,8 @@ module ProcessShared
       ruby2_keywords(:fork)
     end
   end
-  # public_send: YARD's mixin handler would otherwise try (and fail) to document the prepend into ::Thread.
-  Thread.public_send(:prepend, ThreadEndHook)
+  # In a block: YARD's mixin handler would try (and fail) to document a prepend into ::Thread.
+  Thread.class_exec { prepend(ThreadEndHook) }
   Thread.singleton_class.prepend(ThreadEndHook::Starters)
 
   # The +TracePoint(:thread_end)+ that marks what an ending thread still holds (enabled on load).
