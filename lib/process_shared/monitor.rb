@@ -180,7 +180,7 @@ module ProcessShared
     #   @return [Boolean] whether {#close} was called in this process
 
     # @!method inspect
-    #   The useful state (locked or not, owner pid, whether the caller owns it and how often, waiters), read without blocking.
+    #   The useful state (owner pid, whether the caller owns it and how often, waiters), read without blocking.
     #   @return [String]
   end
 end
