@@ -17,31 +17,6 @@ module ProcessShared
   class AtomicInteger
     extend Openable
 
-    # Replaces the value with the block's result, retrying (with the newer value) if another thread or
-    # process changed it meanwhile; the block may therefore run more than once. A block that raises, or
-    # returns something that is not an Integer in range, changes nothing.
-    # @yieldparam value [Integer] the current value
-    # @return [Integer] the new value
-    def update
-      raise ArgumentError, "no block given" unless block_given?
-
-      loop do
-        old = value
-        new = yield old
-        return new if compare_and_set(old, new)
-      end
-    end
-
-    alias get value
-    alias set value=
-    alias up increment
-    alias down decrement
-
-    # @return [Integer] the current value
-    def to_i
-      value
-    end
-
     # @!method initialize(initial = 0)
     #   A new atomic integer (+name:+, +mode:+, +create:+ as in {Named}; +initial+ applies to a new object only).
     #   @param initial [Integer] in int64
@@ -104,5 +79,30 @@ module ProcessShared
     # @!method inspect
     #   The useful state (value), read without blocking.
     #   @return [String]
+
+    # Replaces the value with the block's result, retrying (with the newer value) if another thread or
+    # process changed it meanwhile; the block may therefore run more than once. A block that raises, or
+    # returns something that is not an Integer in range, changes nothing.
+    # @yieldparam value [Integer] the current value
+    # @return [Integer] the new value
+    def update
+      raise ArgumentError, "no block given" unless block_given?
+
+      loop do
+        old = value
+        new = yield old
+        return new if compare_and_set(old, new)
+      end
+    end
+
+    alias get value
+    alias set value=
+    alias up increment
+    alias down decrement
+
+    # @return [Integer] the current value
+    def to_i
+      value
+    end
   end
 end

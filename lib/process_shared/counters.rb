@@ -17,17 +17,6 @@ module ProcessShared
     extend Openable
     include CappedEnumerable
 
-    # Yields each counter's value (read one at a time; use {#to_a} for one pass over all of them).
-    # @return [self, Enumerator]
-    def each(&block)
-      return enum_for(:each) { size } unless block
-
-      to_a.each(&block)
-      self
-    end
-
-    alias length size
-
     # @!method initialize(size)
     #   +size+ new counters, all 0 (+name:+, +mode:+, +create:+ as in {Named}; an opener's +size+ must match).
     #   @param size [Integer] 0..2**24
@@ -89,5 +78,16 @@ module ProcessShared
     # @!method inspect
     #   The useful state (size and the first 10 values), read without blocking.
     #   @return [String]
+
+    # Yields each counter's value (read one at a time; use {#to_a} for one pass over all of them).
+    # @return [self, Enumerator]
+    def each(&block)
+      return enum_for(:each) { size } unless block
+
+      to_a.each(&block)
+      self
+    end
+
+    alias length size
   end
 end

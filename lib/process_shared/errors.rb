@@ -8,7 +8,7 @@ module ProcessShared
   # holds, posting a {BinarySemaphore} above 1.
   class ProcessError < Error; end
 
-  # Any use of an object after {#close}.
+  # Any use of an object after +close+.
   class ClosedError < Error; end
 
   # The process (or thread) that held a lock died holding it. The lock is now held by the caller, who should

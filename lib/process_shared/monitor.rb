@@ -13,6 +13,70 @@ module ProcessShared
   class Monitor
     extend Openable
 
+    # @!method initialize
+    #   A new monitor, not entered (+name:+, +mode:+, +create:+ as in {Named}).
+    #   @raise [ArgumentError] if given any argument
+
+    # @!method enter
+    #   Enters the monitor for the calling thread (fiber): at once if it holds it already (counted), else
+    #   waiting while another holds it. Also +mon_enter+ and +lock+.
+    #   @return [nil]
+    #   @raise [OwnerDeadError] holding the monitor (count 1), if its owner died holding it
+    #   @raise [ProcessError] if entered too many times (2**32 - 1) by one thread
+    #   @raise [ClosedError] if closed
+
+    # @!method exit
+    #   Exits once; the monitor is released when every {#enter} has been matched. Also +mon_exit+ and +unlock+.
+    #   @return [nil]
+    #   @raise [ProcessError] if the calling thread does not hold it
+    #   @raise [ClosedError] if closed
+
+    # @!method try_enter(timeout = nil)
+    #   Enters if the monitor is free (or held by the calling thread), or becomes free within +timeout+
+    #   seconds. Also +mon_try_enter+ and +try_mon_enter+.
+    #   @param timeout [Numeric, nil] seconds (nil or 0: do not wait)
+    #   @return [Boolean] whether it was entered
+    #   @raise [ArgumentError] for a negative or non-numeric timeout
+    #   @raise [OwnerDeadError] holding the monitor, if its owner died holding it
+    #   @raise [ClosedError] if closed
+
+    # @!method synchronize
+    #   Runs the block inside the monitor ({#enter}, then {#exit} however the block ends). Also
+    #   +mon_synchronize+.
+    #   @yield inside the monitor
+    #   @return [Object] the block's value
+    #   @raise [ThreadError] without a block
+    #   @raise [OwnerDeadError] if its owner died holding it: the monitor is exited again and the block not run
+    #   @raise [ClosedError] if closed
+
+    # @!method mon_locked?
+    #   @return [Boolean] whether any thread of any process holds it
+    #   @raise [ClosedError] if closed
+
+    # @!method mon_owned?
+    #   @return [Boolean] whether the calling thread (fiber) of this process holds it
+    #   @raise [ClosedError] if closed
+
+    # @!method mon_count
+    #   @return [Integer] how many times the calling thread has entered it (0 unless it holds it)
+    #   @raise [ClosedError] if closed
+
+    # @!method owner_pid
+    #   @return [Integer, nil] pid of the process whose thread holds it; nil when free
+    #   @raise [ClosedError] if closed
+
+    # @!method close
+    #   Releases this process's handle (idempotent); other processes keep the monitor. Later calls, except
+    #   {#closed?} and {#inspect}, raise {ClosedError}.
+    #   @return [nil]
+
+    # @!method closed?
+    #   @return [Boolean] whether {#close} was called in this process
+
+    # @!method inspect
+    #   The useful state (owner pid, whether the caller owns it and how often, waiters), read without blocking.
+    #   @return [String]
+
     alias mon_enter enter
     alias lock enter
     alias mon_exit exit
@@ -118,69 +182,5 @@ module ProcessShared
         @cond.closed?
       end
     end
-
-    # @!method initialize
-    #   A new monitor, not entered (+name:+, +mode:+, +create:+ as in {Named}).
-    #   @raise [ArgumentError] if given any argument
-
-    # @!method enter
-    #   Enters the monitor for the calling thread (fiber): at once if it holds it already (counted), else
-    #   waiting while another holds it. Also +mon_enter+ and +lock+.
-    #   @return [nil]
-    #   @raise [OwnerDeadError] holding the monitor (count 1), if its owner died holding it
-    #   @raise [ProcessError] if entered too many times (2**32 - 1) by one thread
-    #   @raise [ClosedError] if closed
-
-    # @!method exit
-    #   Exits once; the monitor is released when every {#enter} has been matched. Also +mon_exit+ and +unlock+.
-    #   @return [nil]
-    #   @raise [ProcessError] if the calling thread does not hold it
-    #   @raise [ClosedError] if closed
-
-    # @!method try_enter(timeout = nil)
-    #   Enters if the monitor is free (or held by the calling thread), or becomes free within +timeout+
-    #   seconds. Also +mon_try_enter+ and +try_mon_enter+.
-    #   @param timeout [Numeric, nil] seconds (nil or 0: do not wait)
-    #   @return [Boolean] whether it was entered
-    #   @raise [ArgumentError] for a negative or non-numeric timeout
-    #   @raise [OwnerDeadError] holding the monitor, if its owner died holding it
-    #   @raise [ClosedError] if closed
-
-    # @!method synchronize
-    #   Runs the block inside the monitor ({#enter}, then {#exit} however the block ends). Also
-    #   +mon_synchronize+.
-    #   @yield inside the monitor
-    #   @return [Object] the block's value
-    #   @raise [ThreadError] without a block
-    #   @raise [OwnerDeadError] if its owner died holding it: the monitor is exited again and the block not run
-    #   @raise [ClosedError] if closed
-
-    # @!method mon_locked?
-    #   @return [Boolean] whether any thread of any process holds it
-    #   @raise [ClosedError] if closed
-
-    # @!method mon_owned?
-    #   @return [Boolean] whether the calling thread (fiber) of this process holds it
-    #   @raise [ClosedError] if closed
-
-    # @!method mon_count
-    #   @return [Integer] how many times the calling thread has entered it (0 unless it holds it)
-    #   @raise [ClosedError] if closed
-
-    # @!method owner_pid
-    #   @return [Integer, nil] pid of the process whose thread holds it; nil when free
-    #   @raise [ClosedError] if closed
-
-    # @!method close
-    #   Releases this process's handle (idempotent); other processes keep the monitor. Later calls, except
-    #   {#closed?} and {#inspect}, raise {ClosedError}.
-    #   @return [nil]
-
-    # @!method closed?
-    #   @return [Boolean] whether {#close} was called in this process
-
-    # @!method inspect
-    #   The useful state (owner pid, whether the caller owns it and how often, waiters), read without blocking.
-    #   @return [String]
   end
 end

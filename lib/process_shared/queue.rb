@@ -21,6 +21,37 @@ module ProcessShared
   # record out (a pop killed after that loses that one element). An element that the popping process
   # cannot load (its class is not defined there) makes +pop+ raise Marshal's error and stays at the front.
   class Queue
+    # @!method size
+    #   @return [Integer] the number of elements (also +length+)
+
+    # @!method empty?
+    #   @return [Boolean] whether it holds no element
+
+    # @!method clear
+    #   Removes every element (waking pushers that wait for room).
+    #   @return [self]
+
+    # @!method close
+    #   Closes the queue for every process (as +Thread::Queue#close+): pushes raise +ClosedQueueError+, pops
+    #   drain what is left and then return nil; waiters are woken. Idempotent.
+    #   @return [self]
+
+    # @!method closed?
+    #   @return [Boolean] whether any process closed it
+
+    # @!method num_waiting
+    #   @return [Integer] how many threads (of all processes) wait in {#push} or {#pop}
+
+    # @!method max
+    #   @return [Integer, nil] the most elements it holds at once (nil: only {#capacity} limits)
+
+    # @!method capacity
+    #   @return [Integer] the bytes of records it holds (the largest dump {#push} accepts)
+
+    # @!method inspect
+    #   The state (size, capacity, max, closed, waiting), read without blocking.
+    #   @return [String]
+
     # @param capacity [Integer] bytes for the records (1..2**30); an object whose dump is larger cannot
     #   be pushed
     # @param max [Integer, nil] the most elements at once (nil: only +capacity+ limits)
@@ -76,36 +107,5 @@ module ProcessShared
     alias deq pop
 
     alias length size
-
-    # @!method size
-    #   @return [Integer] the number of elements (also +length+)
-
-    # @!method empty?
-    #   @return [Boolean] whether it holds no element
-
-    # @!method clear
-    #   Removes every element (waking pushers that wait for room).
-    #   @return [self]
-
-    # @!method close
-    #   Closes the queue for every process (as +Thread::Queue#close+): pushes raise +ClosedQueueError+, pops
-    #   drain what is left and then return nil; waiters are woken. Idempotent.
-    #   @return [self]
-
-    # @!method closed?
-    #   @return [Boolean] whether any process closed it
-
-    # @!method num_waiting
-    #   @return [Integer] how many threads (of all processes) wait in {#push} or {#pop}
-
-    # @!method max
-    #   @return [Integer, nil] the most elements it holds at once (nil: only {#capacity} limits)
-
-    # @!method capacity
-    #   @return [Integer] the bytes of records it holds (the largest dump {#push} accepts)
-
-    # @!method inspect
-    #   The state (size, capacity, max, closed, waiting), read without blocking.
-    #   @return [String]
   end
 end

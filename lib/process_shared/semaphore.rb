@@ -17,32 +17,6 @@ module ProcessShared
   class Semaphore
     extend Openable
 
-    # Take a permit, waiting for one.
-    # @param undo [Boolean] hold it for this process until it posts (given back if the process dies)
-    # @return [nil]
-    # @raise [ClosedError] if closed
-    def wait(undo: false)
-      _wait(undo)
-    end
-
-    # Take a permit without waiting (no timeout) or waiting at most +timeout+ seconds.
-    # @param timeout [Numeric, nil] seconds; 0 does not wait
-    # @param undo [Boolean] as for {#wait}
-    # @return [nil]
-    # @raise [Errno::EAGAIN] without a timeout, when the value is 0
-    # @raise [Errno::ETIMEDOUT] when the timeout expires
-    # @raise [ArgumentError] for a negative or non-numeric timeout
-    # @raise [ClosedError] if closed
-    def try_wait(timeout = nil, undo: false)
-      _try_wait(timeout, undo)
-    end
-
-    # An unchecked mutex facade over this semaphore: +lock+ waits, +unlock+ posts, no owner is recorded.
-    # @return [SemaphoreMutex]
-    def to_mtx
-      SemaphoreMutex.new(self)
-    end
-
     # @!method initialize(value = 1)
     #   A new semaphore (+name:+, +mode:+, +create:+ as in {Named}; the value applies to a new object only).
     #   @param value [Integer] the initial value, 0..2**31-1 ({BinarySemaphore}: 0 or 1)
@@ -90,9 +64,44 @@ module ProcessShared
     # @!method inspect
     #   The useful state (value, permits held, waiters), read without blocking.
     #   @return [String]
+
+    # Take a permit, waiting for one.
+    # @param undo [Boolean] hold it for this process until it posts (given back if the process dies)
+    # @return [nil]
+    # @raise [ClosedError] if closed
+    def wait(undo: false)
+      _wait(undo)
+    end
+
+    # Take a permit without waiting (no timeout) or waiting at most +timeout+ seconds.
+    # @param timeout [Numeric, nil] seconds; 0 does not wait
+    # @param undo [Boolean] as for {#wait}
+    # @return [nil]
+    # @raise [Errno::EAGAIN] without a timeout, when the value is 0
+    # @raise [Errno::ETIMEDOUT] when the timeout expires
+    # @raise [ArgumentError] for a negative or non-numeric timeout
+    # @raise [ClosedError] if closed
+    def try_wait(timeout = nil, undo: false)
+      _try_wait(timeout, undo)
+    end
+
+    # An unchecked mutex facade over this semaphore: +lock+ waits, +unlock+ posts, no owner is recorded.
+    # @return [SemaphoreMutex]
+    def to_mtx
+      SemaphoreMutex.new(self)
+    end
   end
 
   # A semaphore whose value is 0 or 1; posting it at 1 raises {ProcessError} and leaves it at 1.
+  # @!parse
+  #   class BinarySemaphore < Semaphore
+  #     # A new binary semaphore (+name:+, +mode:+, +create:+ as in {Named}; the value applies to a new object
+  #     # only). (Native; in a +@!parse+ directive because YARD drops a directive in an empty class body.)
+  #     # @param value [Integer] 0 or 1
+  #     # @raise [TypeError] if +value+ is not an Integer
+  #     # @raise [ArgumentError] if it is neither 0 nor 1
+  #     def initialize(value = 1); end
+  #   end
   class BinarySemaphore < Semaphore
   end
 

@@ -65,80 +65,6 @@ module ProcessShared
     MARSHAL_MAX_DEPTH = 1000
     private_constant :MARSHAL_MAX_DEPTH
 
-    # Store +obj+ at +offset+ with +Marshal+: an 8-byte header (+"PSM1"+ and the dump's length, u32
-    # little-endian) followed by the dump.
-    # @raise [ClosedError] if the segment is closed (checked before +obj+ is dumped)
-    # @raise [IndexError] if it does not fit between +offset+ and the end (nothing is written then)
-    # @raise [TypeError] if +obj+ cannot be marshalled (nothing is written)
-    # @raise [ArgumentError] if +obj+ is nested too deeply for {#get_object} to read it back (nothing is
-    #   written; see {#get_object})
-    # @return [self]
-    def put_object(offset, obj)
-      check_open
-      _put_object_bytes(offset, Marshal.dump(obj, MARSHAL_MAX_DEPTH))
-    end
-
-    # The object stored at +offset+ by {#put_object}. Without a header there, the bytes from +offset+ to
-    # the end are read as a raw +Marshal+ stream (as written by <tt>put_bytes(offset, Marshal.dump(obj))</tt>).
-    #
-    # Whatever the bytes are, this raises and never crashes or exhausts memory: bytes that are not a Marshal
-    # stream raise +TypeError+ or +ArgumentError+, as +Marshal.load+ does. Where +Marshal.load+ itself would
-    # raise something else for them (+RegexpError+ for a Regexp that does not compile, +FrozenError+ for
-    # instance variables on +nil+ or an Integer, +NoMethodError+ for a BasicObject used as a Hash key), this
-    # raises +ArgumentError+ (with the original as its +cause+); what a +marshal_load+ or +_load+ written in
-    # Ruby raises passes unchanged. Before +Marshal.load+ sees them, the bytes are copied and checked, and
-    # +ArgumentError+ is raised for a count (of Array or Hash elements, instance variables, Struct members)
-    # larger than the bytes left can hold ("marshal data too short": Ruby 3.1 would first try to allocate for
-    # it), and for nesting deeper than 1000 levels (each level inside a Hash key counting as 6), which could
-    # overflow the stack of a thread or fiber. (A crafted stream can still name any loaded class and run its
-    # +_load+/+marshal_load+, as with any +Marshal.load+.)
-    # @raise [IndexError] if +offset+ is outside <tt>0..size</tt>
-    # @raise [TypeError, ArgumentError] if the bytes are not a Marshal stream
-    def get_object(offset)
-      stream = _get_object_bytes(offset)
-      begin
-        Marshal.load(stream)
-      rescue *MARSHAL_LOAD_ERRORS => e
-        # Raised by Marshal.load's own code (its frame is on top), not by a marshal_load/_load hook. The
-        # base label is "load" on every Ruby (3.4 labels the frame "Marshal.load", earlier ones "load").
-        top = e.backtrace_locations&.first
-        raise unless top&.base_label == "load" && ["<internal:marshal>", __FILE__].include?(top.path)
-
-        raise ArgumentError, "marshal data does not describe a valid object (#{e.class}: #{e.message})"
-      end
-    end
-
-    # {#put_object} at offset 0.
-    def write_object(obj)
-      put_object(0, obj)
-    end
-
-    # {#get_object} at offset 0.
-    def read_object
-      get_object(0)
-    end
-
-    # An +FFI::Pointer+ to the segment, bounded to its size. Needs the +ffi+ gem (<tt>require "ffi"</tt>).
-    # The pointer is only valid until {#close}.
-    # @raise [NotImplementedError] if FFI is not loaded
-    # @raise [ClosedError] if the segment is closed
-    def to_ptr
-      check_open
-      unless defined?(::FFI::Pointer)
-        raise NotImplementedError, "#{self.class}#to_ptr needs the ffi gem: require \"ffi\" first"
-      end
-
-      # The pointer (and every slice or offset of it, which references its parent) keeps this object, and
-      # so the mapping, alive: reading it after the SharedMemory is dropped and collected is safe.
-      ::FFI::Pointer.new(address).slice(0, size).tap { |ptr| ptr.instance_variable_set(:@memory, self) }
-    end
-
-    private
-
-    def check_open
-      raise ClosedError, "#{self.class} is closed" if closed?
-    end
-
     # @!method initialize(size_or_type = 1, count = 1)
     #   A new zero-filled segment (+name:+, +mode:+, +create:+ as in {Named}; an opener's size must match).
     #   @param size_or_type [Integer, Symbol] a size in bytes (at least 1), or an element type (see Types)
@@ -1199,6 +1125,80 @@ module ProcessShared
     # @!method inspect
     #   The type, count and size (and whether it is closed).
     #   @return [String]
+
+    # Store +obj+ at +offset+ with +Marshal+: an 8-byte header (+"PSM1"+ and the dump's length, u32
+    # little-endian) followed by the dump.
+    # @raise [ClosedError] if the segment is closed (checked before +obj+ is dumped)
+    # @raise [IndexError] if it does not fit between +offset+ and the end (nothing is written then)
+    # @raise [TypeError] if +obj+ cannot be marshalled (nothing is written)
+    # @raise [ArgumentError] if +obj+ is nested too deeply for {#get_object} to read it back (nothing is
+    #   written; see {#get_object})
+    # @return [self]
+    def put_object(offset, obj)
+      check_open
+      _put_object_bytes(offset, Marshal.dump(obj, MARSHAL_MAX_DEPTH))
+    end
+
+    # The object stored at +offset+ by {#put_object}. Without a header there, the bytes from +offset+ to
+    # the end are read as a raw +Marshal+ stream (as written by <tt>put_bytes(offset, Marshal.dump(obj))</tt>).
+    #
+    # Whatever the bytes are, this raises and never crashes or exhausts memory: bytes that are not a Marshal
+    # stream raise +TypeError+ or +ArgumentError+, as +Marshal.load+ does. Where +Marshal.load+ itself would
+    # raise something else for them (+RegexpError+ for a Regexp that does not compile, +FrozenError+ for
+    # instance variables on +nil+ or an Integer, +NoMethodError+ for a BasicObject used as a Hash key), this
+    # raises +ArgumentError+ (with the original as its +cause+); what a +marshal_load+ or +_load+ written in
+    # Ruby raises passes unchanged. Before +Marshal.load+ sees them, the bytes are copied and checked, and
+    # +ArgumentError+ is raised for a count (of Array or Hash elements, instance variables, Struct members)
+    # larger than the bytes left can hold ("marshal data too short": Ruby 3.1 would first try to allocate for
+    # it), and for nesting deeper than 1000 levels (each level inside a Hash key counting as 6), which could
+    # overflow the stack of a thread or fiber. (A crafted stream can still name any loaded class and run its
+    # +_load+/+marshal_load+, as with any +Marshal.load+.)
+    # @raise [IndexError] if +offset+ is outside <tt>0..size</tt>
+    # @raise [TypeError, ArgumentError] if the bytes are not a Marshal stream
+    def get_object(offset)
+      stream = _get_object_bytes(offset)
+      begin
+        Marshal.load(stream)
+      rescue *MARSHAL_LOAD_ERRORS => e
+        # Raised by Marshal.load's own code (its frame is on top), not by a marshal_load/_load hook. The
+        # base label is "load" on every Ruby (3.4 labels the frame "Marshal.load", earlier ones "load").
+        top = e.backtrace_locations&.first
+        raise unless top&.base_label == "load" && ["<internal:marshal>", __FILE__].include?(top.path)
+
+        raise ArgumentError, "marshal data does not describe a valid object (#{e.class}: #{e.message})"
+      end
+    end
+
+    # {#put_object} at offset 0.
+    def write_object(obj)
+      put_object(0, obj)
+    end
+
+    # {#get_object} at offset 0.
+    def read_object
+      get_object(0)
+    end
+
+    # An +FFI::Pointer+ to the segment, bounded to its size. Needs the +ffi+ gem (<tt>require "ffi"</tt>).
+    # The pointer is only valid until {#close}.
+    # @raise [NotImplementedError] if FFI is not loaded
+    # @raise [ClosedError] if the segment is closed
+    def to_ptr
+      check_open
+      unless defined?(::FFI::Pointer)
+        raise NotImplementedError, "#{self.class}#to_ptr needs the ffi gem: require \"ffi\" first"
+      end
+
+      # The pointer (and every slice or offset of it, which references its parent) keeps this object, and
+      # so the mapping, alive: reading it after the SharedMemory is dropped and collected is safe.
+      ::FFI::Pointer.new(address).slice(0, size).tap { |ptr| ptr.instance_variable_set(:@memory, self) }
+    end
+
+    private
+
+    def check_open
+      raise ClosedError, "#{self.class} is closed" if closed?
+    end
   end
 
   # A fixed-length array of one element type in shared memory.
