@@ -58,7 +58,7 @@ RSpec.describe "the packaged gem", :packaging, timeout: 30 * 60 do
       files = Gem::Package.new(gem_file).spec.files
       expect(files).to include("Cargo.lock", "Cargo.toml", "ext/process_shared/extconf.rb",
                                "ext/process_shared/src/lib.rs", "ext/process_shared_core/src/lib.rs",
-                               "lib/process_shared.rb")
+                               "lib/process_shared.rb", "sig/process_shared.rbs")
       expect(files.grep(%r{(\A|/)target/|\.so\z})).to be_empty
 
       install_env = no_ruby_env.merge("CARGO_NET_OFFLINE" => "true", "CARGO_TARGET_DIR" => File.join(root, "target"),
