@@ -5,10 +5,10 @@ require "open3"
 require "rbconfig"
 require "tmpdir"
 
-# The README's examples and the seed examples, run in a child Ruby under rbs's runtime type check
-# (`ruby -rrbs/test/setup`): every call of a ProcessShared method that sig/ declares has its arguments, block
-# and return value checked against the signature; a mismatch raises RBS::Test::Tester::TypeError (in the
-# process, or forked child, that made the call).
+# The README's examples, the seed examples and a tour of every public method, run in a child Ruby under rbs's
+# runtime type check (`ruby -rrbs/test/setup`): every call of a ProcessShared method that sig/ declares has its
+# arguments, block and return value checked against the signature; a mismatch raises
+# RBS::Test::Tester::TypeError (in the process, or forked child, that made the call).
 RSpec.describe "the RBS signatures (sig/) at run time", :rbs do
   root = File.expand_path("..", __dir__)
   sig = File.join(root, "sig")
@@ -114,6 +114,12 @@ RSpec.describe "the RBS signatures (sig/) at run time", :rbs do
       expect_clean_run(out, err, status, name)
       expect(out).not_to be_empty
     end
+  end
+
+  it "runs a tour calling every public method (spec/support/rbs_tour.rb) without a type error", timeout: 200 do
+    out, err, status = run_checked(File.join(__dir__, "support", "rbs_tour.rb"), sig)
+    expect_clean_run(out, err, status, "the tour")
+    expect(out).to eq("tour: ok\n")
   end
 
   it "reports a call that does not match its signature (the check is live)", timeout: 200 do
