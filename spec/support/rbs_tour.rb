@@ -56,7 +56,7 @@ touch(mem.size, mem.type, mem.type_size, mem.count, mem.address, mem.inspect)
 PS::SharedMemory.new
 PS::SharedMemory.new(:int)
 PS::SharedMemory.new(:double, 4)
-PS::SharedMemory.open(8, PS::SharedMemory.open(8) { |m| m.read_int }.then { PS::SharedMemory.open(8).close }:read_int)
+PS::SharedMemory.open(8, &:read_int)
 PS::SharedMemory.open(8).close
 mem.close
 mem.closed?
