@@ -67,8 +67,11 @@ module ProcessShared
 
     # @!method initialize(size_or_type = 1, count = 1)
     #   A new zero-filled segment (+name:+, +mode:+, +create:+ as in {Named}; an opener's size must match).
-    #   @param size_or_type [Integer, Symbol] a size in bytes (at least 1), or an element type (see Types)
-    #   @param count [Integer] elements of +size_or_type+ (at least 1; only with a type)
+    #   @overload initialize(size = 1)
+    #     @param size [Integer] bytes (of +:uchar+), at least 1
+    #   @overload initialize(type, count = 1)
+    #     @param type [Symbol] an element type (see Types)
+    #     @param count [Integer] elements, at least 1
     #   @raise [ArgumentError] for a size or count below 1, a count with a size, an unknown type, or a size
     #     that could never be addressed
     #   @raise [TypeError] if +size_or_type+ is neither an Integer nor a Symbol
@@ -1080,9 +1083,13 @@ module ProcessShared
     #   @!macro ps.at
 
     # @!method read_string(length = nil)
-    #   +length+ bytes from offset 0 (NULs included), or without +length+ the bytes up to the first NUL.
-    #   @param length [Integer, nil]
-    #   @return [String] binary (ASCII-8BIT)
+    #   @overload read_string
+    #     The bytes from offset 0 up to the first NUL (or the end of the segment).
+    #     @return [String] binary (ASCII-8BIT), without the NUL
+    #   @overload read_string(length)
+    #     +length+ bytes from offset 0, NULs included.
+    #     @param length [Integer]
+    #     @return [String] binary (ASCII-8BIT)
     #   @!macro ps.at
 
     # @!method write_string(str, length = nil)
