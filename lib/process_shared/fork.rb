@@ -70,9 +70,9 @@ module ProcessShared
       ruby2_keywords(:fork)
     end
   end
-  # In a block: YARD's mixin handler would try (and fail) to document a prepend into ::Thread.
+  # In blocks: YARD's mixin handler would fail on ::Thread, or file the singleton's prepend under ProcessShared.
   Thread.class_exec { prepend(ThreadEndHook) }
-  Thread.singleton_class.prepend(ThreadEndHook::Starters)
+  Thread.singleton_class.class_exec { prepend(ThreadEndHook::Starters) }
 
   # The +TracePoint(:thread_end)+ that marks what an ending thread still holds (enabled on load).
   THREAD_END_HOOK = TracePoint.new(:thread_end) { ProcessShared._thread_ended }
