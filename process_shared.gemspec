@@ -21,8 +21,10 @@ Gem::Specification.new do |spec|
   spec.metadata["rubygems_mfa_required"] = "true"
 
   # What the gem needs to build and run: Ruby sources, the command, both crates, the workspace manifest and
-  # its lock file (the build uses --locked), and the docs the README links. Never target/ or a compiled .so.
-  patterns = %w[lib/**/*.rb exe/* ext/**/*.{rs,rb,toml} Cargo.toml Cargo.lock README.md docs/*.md LICENSE]
+  # its lock file (the build uses --locked), the RBS signatures (sig/) and the docs the README links.
+  # Never target/ or a compiled .so.
+  patterns = %w[lib/**/*.rb exe/* sig/**/*.rbs ext/**/*.{rs,rb,toml} Cargo.toml Cargo.lock README.md docs/*.md
+                LICENSE]
   flags = File::FNM_PATHNAME | File::FNM_EXTGLOB
   in_git = File.exist?(File.join(__dir__, ".git")) && system("git", "--version", out: File::NULL, err: File::NULL)
   files =

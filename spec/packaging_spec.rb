@@ -60,7 +60,7 @@ RSpec.describe "the packaged gem", :packaging, timeout: 30 * 60 do
       files = gem_spec.files
       expect(files).to include("Cargo.lock", "Cargo.toml", "ext/process_shared/extconf.rb",
                                "ext/process_shared/src/lib.rs", "ext/process_shared_core/src/lib.rs",
-                               "lib/process_shared.rb", "exe/process_shared")
+                               "lib/process_shared.rb", "exe/process_shared", "sig/process_shared.rbs")
       expect(gem_spec.executables).to eq(["process_shared"])
       expect(files.grep(%r{(\A|/)target/|\.so\z})).to be_empty
 

@@ -12,6 +12,34 @@ module ProcessShared
   module CappedEnumerable
     include Enumerable
 
+    # @!macro [new] ps.capped
+    #   As +Enumerable+'s, with +n+ capped to <tt>length + 1</tt>.
+    #   @raise [ClosedError] if closed (also for +n+ = 0)
+    # @!method first(n = nil)
+    #   @!macro ps.capped
+    #   @return [Object, Array, nil] the first element (nil if none), or the first +n+
+    # @!method take(n)
+    #   @!macro ps.capped
+    #   @return [Array] the first +n+ elements
+    # @!method min(n = nil, &block)
+    #   @!macro ps.capped
+    #   @return [Object, Array] the smallest element, or the +n+ smallest
+    # @!method max(n = nil, &block)
+    #   @!macro ps.capped
+    #   @return [Object, Array] the largest element, or the +n+ largest
+    # @!method min_by(n = nil, &block)
+    #   @!macro ps.capped
+    #   @return [Object, Array, Enumerator] the element with the smallest block value, or the +n+ smallest
+    # @!method max_by(n = nil, &block)
+    #   @!macro ps.capped
+    #   @return [Object, Array, Enumerator] the element with the largest block value, or the +n+ largest
+    # @!method each_slice(n, &block)
+    #   @!macro ps.capped
+    #   @return [self, Enumerator] the elements in slices of +n+
+    # @!method each_cons(n, &block)
+    #   @!macro ps.capped
+    #   @return [self, Enumerator] every run of +n+ consecutive elements
+
     %i[first take min max min_by max_by each_slice each_cons].each do |name|
       define_method(name) do |*args, &block|
         raise ClosedError, "#{self.class} is closed" if closed? # also for n = 0, which reads nothing

@@ -8,11 +8,45 @@ module ProcessShared
   class ConditionVariable
     extend Openable
 
+    # @!method initialize
+    #   A new condition variable with no waiter (+name:+, +mode:+, +create:+ as in {Named}).
+    #   @raise [ArgumentError] if given any argument
+
+    # @!method signal
+    #   Wakes one waiter, if any (a signal with no waiter is not remembered).
+    #   @return [self]
+    #   @raise [ClosedError] if closed
+
+    # @!method broadcast
+    #   Wakes every waiter.
+    #   @return [self]
+    #   @raise [ClosedError] if closed
+
+    # @!method waiters
+    #   @return [Integer] how many threads (of all processes) wait on it now
+    #   @raise [ClosedError] if closed
+
+    # @!method close
+    #   Releases this process's handle (idempotent); other processes keep the condition variable. Later calls, except
+    #   {#closed?} and {#inspect}, raise {ClosedError}.
+    #   @return [nil]
+
+    # @!method closed?
+    #   @return [Boolean] whether {#close} was called in this process
+
+    # @!method inspect
+    #   The useful state (waiters), read without blocking.
+    #   @return [String]
+
     # Release +lock+ (a {Mutex} held by this thread, or a {Monitor} it entered, however many times), wait
     # for a signal or +timeout+ seconds, and take +lock+ back. The lock is held again on return, whatever
     # happened: also when an interrupt (Thread#raise, #kill, Timeout, Ctrl-C) ends the wait, which is raised
     # only once the lock is held again.
+    # @param lock [Mutex, Monitor]
+    # @param timeout [Numeric, nil] seconds (nil: forever)
     # @return [Boolean] true when woken, false when the timeout expired
+    # @raise [TypeError] if +lock+ is neither a {Mutex} nor a {Monitor}
+    # @raise [ArgumentError] for a negative or non-numeric timeout
     # @raise [ProcessError] if the calling thread does not hold +lock+
     # @raise [OwnerDeadError] (holding the lock) if its owner died while we waited
     def wait(lock, timeout = nil)

@@ -17,6 +17,68 @@ module ProcessShared
     extend Openable
     include CappedEnumerable
 
+    # @!method initialize(size)
+    #   +size+ new counters, all 0 (+name:+, +mode:+, +create:+ as in {Named}; an opener's +size+ must match).
+    #   @param size [Integer] 0..2**24
+    #   @raise [TypeError] if +size+ is not an Integer
+    #   @raise [ArgumentError] if it is out of range
+
+    # @!method incr(index, delta = 1)
+    #   Adds +delta+ to counter +index+, wrapping like +int64_t+.
+    #   @param index [Integer] negative counts from the end
+    #   @param delta [Integer] in int64
+    #   @return [Integer] the new value
+    #   @raise [IndexError] if +index+ is out of range
+    #   @raise [TypeError] if an argument is not an Integer
+    #   @raise [RangeError] if +delta+ does not fit int64
+    #   @raise [ClosedError] if closed
+
+    # @!method decr(index, delta = 1)
+    #   Subtracts +delta+ from counter +index+, wrapping like +int64_t+.
+    #   @param index [Integer] negative counts from the end
+    #   @param delta [Integer] in int64
+    #   @return [Integer] the new value
+    #   @raise [IndexError] if +index+ is out of range
+    #   @raise [TypeError] if an argument is not an Integer
+    #   @raise [RangeError] if +delta+ does not fit int64
+    #   @raise [ClosedError] if closed
+
+    # @!method [](index)
+    #   @param index [Integer] negative counts from the end
+    #   @return [Integer] counter +index+'s value
+    #   @raise [IndexError] if +index+ is out of range
+    #   @raise [TypeError] if it is not an Integer
+    #   @raise [ClosedError] if closed
+
+    # @!method []=(index, value)
+    #   Sets counter +index+.
+    #   @param index [Integer] negative counts from the end
+    #   @param value [Integer] in int64
+    #   @return [Integer] +value+
+    #   @raise [IndexError] if +index+ is out of range
+    #   @raise [TypeError] if an argument is not an Integer
+    #   @raise [RangeError] if +value+ does not fit int64
+    #   @raise [ClosedError] if closed
+
+    # @!method to_a
+    #   @return [Array<Integer>] every counter's value, in one pass
+    #   @raise [ClosedError] if closed
+
+    # @!method size
+    #   @return [Integer] the number of counters (also +length+; works when closed)
+
+    # @!method close
+    #   Releases this process's handle (idempotent); other processes keep the counters. Later calls, except
+    #   {#closed?} and {#inspect}, raise {ClosedError}.
+    #   @return [nil]
+
+    # @!method closed?
+    #   @return [Boolean] whether {#close} was called in this process
+
+    # @!method inspect
+    #   The useful state (size and the first 10 values), read without blocking.
+    #   @return [String]
+
     # Yields each counter's value (read one at a time; use {#to_a} for one pass over all of them).
     # @return [self, Enumerator]
     def each(&block)

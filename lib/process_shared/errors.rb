@@ -8,7 +8,7 @@ module ProcessShared
   # holds, posting a {BinarySemaphore} above 1.
   class ProcessError < Error; end
 
-  # Any use of an object after {#close}.
+  # Any use of an object after +close+.
   class ClosedError < Error; end
 
   # The process (or thread) that held a lock died holding it. The lock is now held by the caller, who should
@@ -17,6 +17,8 @@ module ProcessShared
     # @return [Integer, nil] pid of the process that died holding the lock
     attr_reader :pid
 
+    # @param msg [String]
+    # @param pid [Integer, nil] pid of the dead holder, when known
     def initialize(msg = "the owner of the lock died holding it", pid: nil)
       super(msg)
       @pid = pid

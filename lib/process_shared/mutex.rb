@@ -13,5 +13,64 @@ module ProcessShared
   class Mutex
     extend Openable
     include Sleep
+
+    # @!method initialize
+    #   A new, unlocked mutex (+name:+, +mode:+, +create:+ as in {Named}).
+    #   @raise [ArgumentError] if given any argument
+
+    # @!method lock
+    #   Takes the lock for the calling thread (fiber), waiting while another holds it.
+    #   @return [self]
+    #   @raise [ProcessError] if the calling thread already holds it
+    #   @raise [OwnerDeadError] holding the lock, if its owner died holding it
+    #   @raise [ClosedError] if closed
+
+    # @!method unlock
+    #   Releases the lock.
+    #   @return [self]
+    #   @raise [ProcessError] unless the calling thread of this process holds it
+    #   @raise [ClosedError] if closed
+
+    # @!method try_lock(timeout = nil)
+    #   Takes the lock if it is free, or becomes free within +timeout+ seconds. False at once if the calling
+    #   thread holds it already.
+    #   @param timeout [Numeric, nil] seconds (nil or 0: do not wait)
+    #   @return [Boolean] whether the lock was taken
+    #   @raise [ArgumentError] for a negative or non-numeric timeout
+    #   @raise [OwnerDeadError] holding the lock, if its owner died holding it
+    #   @raise [ClosedError] if closed
+
+    # @!method locked?
+    #   @return [Boolean] whether any thread of any process holds it (never blocks)
+    #   @raise [ClosedError] if closed
+
+    # @!method owned?
+    #   @return [Boolean] whether the calling thread (fiber) of this process holds it
+    #   @raise [ClosedError] if closed
+
+    # @!method synchronize
+    #   Runs the block holding the lock, and releases it after (if the block did not release it itself).
+    #   @yield with the lock held
+    #   @return [Object] the block's value
+    #   @raise [ThreadError] without a block
+    #   @raise [ProcessError] if the calling thread already holds it
+    #   @raise [OwnerDeadError] if its owner died holding it: the lock is released again and the block not run
+    #   @raise [ClosedError] if closed
+
+    # @!method owner_pid
+    #   @return [Integer, nil] pid of the process whose thread holds it; nil when unlocked
+    #   @raise [ClosedError] if closed
+
+    # @!method close
+    #   Releases this process's handle (idempotent); other processes keep the mutex. Later calls, except
+    #   {#closed?} and {#inspect}, raise {ClosedError}.
+    #   @return [nil]
+
+    # @!method closed?
+    #   @return [Boolean] whether {#close} was called in this process
+
+    # @!method inspect
+    #   The useful state (owner pid, whether the caller owns it, waiters), read without blocking.
+    #   @return [String]
   end
 end

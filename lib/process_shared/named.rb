@@ -31,7 +31,17 @@ module ProcessShared
   # <tt>/dev/shm</tt> makes later accesses fail with SIGBUS.
   # +new_cond+ of a named Monitor is anonymous: unrelated processes use a named ConditionVariable.
   module Named
+    # The class's object: anonymous without +name+, else the named object, opened or created.
+    # @param args [Array] the class's own arguments (a Semaphore's value, a SharedMemory's size...)
     # @param name [String, nil] nil: an anonymous object, shared through fork only
+    # @param mode [Integer] permission bits of a new named object
+    # @param create [Symbol] +:open_or_create+, +:create_only+ or +:open_only+
+    # @return [Object] the new object
+    # @raise [ArgumentError] for an invalid name, or an unknown +create+
+    # @raise [TypeError] if +name+ is not a String
+    # @raise [Errno::EEXIST] with +:create_only+ if the name exists
+    # @raise [Errno::ENOENT] with +:open_only+ if it does not
+    # @raise [Error] if the name holds another class, another layout, or a file that is not ours
     def new(*args, name: nil, mode: 0o600, create: :open_or_create)
       return super(*args) if name.nil?
 
@@ -39,13 +49,18 @@ module ProcessShared
     end
 
     # Removes the name; processes that have the object keep using it.
+    # @param name [String]
+    # @return [nil]
     # @raise [Errno::ENOENT] if there is no object of that name
+    # @raise [ArgumentError] for an invalid name
     def unlink(name)
       ProcessShared._shm_unlink(name)
       nil
     end
 
+    # @param name [String]
     # @return [Boolean] whether a named object of that name exists
+    # @raise [ArgumentError] for an invalid name
     def exist?(name)
       ProcessShared._shm_exist(name)
     end

@@ -21,10 +21,47 @@ module ProcessShared
   # record out (a pop killed after that loses that one element). An element that the popping process
   # cannot load (its class is not defined there) makes +pop+ raise Marshal's error and stays at the front.
   class Queue
+    # @!method size
+    #   @return [Integer] the number of elements (also +length+)
+
+    # @!method empty?
+    #   @return [Boolean] whether it holds no element
+
+    # @!method clear
+    #   Removes every element (waking pushers that wait for room).
+    #   @return [self]
+
+    # @!method close
+    #   Closes the queue for every process (as +Thread::Queue#close+): pushes raise +ClosedQueueError+, pops
+    #   drain what is left and then return nil; waiters are woken. Idempotent.
+    #   @return [self]
+
+    # @!method closed?
+    #   @return [Boolean] whether any process closed it
+
+    # @!method num_waiting
+    #   @return [Integer] how many threads (of all processes) wait in {#push} or {#pop}
+
+    # @!method max
+    #   @return [Integer, nil] the most elements it holds at once (nil: only {#capacity} limits)
+
+    # @!method capacity
+    #   @return [Integer] the bytes of records it holds (the largest dump {#push} accepts)
+
+    # @!method inspect
+    #   The state (size, capacity, max, closed, waiting), read without blocking.
+    #   @return [String]
+
     # @param capacity [Integer] bytes for the records (1..2**30); an object whose dump is larger cannot
     #   be pushed
     # @param max [Integer, nil] the most elements at once (nil: only +capacity+ limits)
     # @param name [String, nil] a named queue (see {Named}); +mode:+ and +create:+ as there
+    # @param mode [Integer] permission bits of a new named queue
+    # @param create [Symbol] +:open_or_create+, +:create_only+ or +:open_only+
+    # @return [Queue]
+    # @raise [TypeError] if +capacity+ or +max+ is not an Integer
+    # @raise [ArgumentError] if one is out of range
+    # @raise [Error] if a named queue that exists has another +capacity+ or +max+
     def self.new(capacity: 1 << 20, max: nil, name: nil, mode: 0o600, create: :open_or_create)
       name.nil? ? _create(capacity, max) : _create_named(name, mode, create, capacity, max)
     end
@@ -34,7 +71,8 @@ module ProcessShared
     # @return [self, nil] nil if the timeout passed first
     # @raise [TypeError] if Marshal cannot dump +obj+ (nothing is enqueued)
     # @raise [ArgumentError] if the dump is larger than {#capacity}
-    # @raise [ClosedQueueError] if the queue is closed
+    # @raise [ClosedQueueError] if the queue is closed (also while waiting)
+    # @raise [ArgumentError] for a negative or non-numeric timeout
     def push(obj, timeout: nil)
       _push(Marshal.dump(obj), timeout) ? self : nil
     end

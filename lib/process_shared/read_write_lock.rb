@@ -40,5 +40,94 @@ module ProcessShared
   # reader processes at once).
   class ReadWriteLock
     extend Openable
+
+    # @!method initialize
+    #   A new lock, free (+name:+, +mode:+, +create:+ as in {Named}).
+    #   @raise [ArgumentError] if given any argument
+
+    # @!method acquire_read_lock
+    #   Takes a read lock for the calling thread (fiber), waiting while a writer holds or waits for the lock
+    #   (at once if the thread holds a read lock already: they are counted).
+    #   @return [true]
+    #   @raise [ProcessError] if the calling thread holds the write lock
+    #   @raise [OwnerDeadError] holding a read lock, if a writer died holding the lock and no writer took it
+    #     over since
+    #   @raise [ClosedError] if closed
+
+    # @!method release_read_lock
+    #   Releases one of the calling thread's read locks.
+    #   @return [true]
+    #   @raise [ProcessError] if the calling thread holds no read lock
+    #   @raise [ClosedError] if closed
+
+    # @!method try_read_lock(timeout = nil)
+    #   {#acquire_read_lock}, waiting at most +timeout+ seconds. False at once if the calling thread holds
+    #   the write lock.
+    #   @param timeout [Numeric, nil] seconds (nil or 0: do not wait)
+    #   @return [Boolean] whether a read lock was taken
+    #   @raise [ArgumentError] for a negative or non-numeric timeout
+    #   @raise [OwnerDeadError] as {#acquire_read_lock}
+    #   @raise [ClosedError] if closed
+
+    # @!method with_read_lock
+    #   Runs the block holding a read lock, released after (unless the block released it).
+    #   @yield holding a read lock
+    #   @return [Object] the block's value
+    #   @raise [ThreadError] without a block
+    #   @raise [ProcessError] if the calling thread holds the write lock
+    #   @raise [OwnerDeadError] as {#acquire_read_lock}, but with the read lock released and the block not run
+    #   @raise [ClosedError] if closed
+
+    # @!method acquire_write_lock
+    #   Takes the write lock for the calling thread (fiber), waiting while anyone holds the lock.
+    #   @return [true]
+    #   @raise [ProcessError] if the calling thread holds the write lock or a read lock
+    #   @raise [OwnerDeadError] holding the write lock, if the writer before died holding it
+    #   @raise [ClosedError] if closed
+
+    # @!method release_write_lock
+    #   Releases the write lock.
+    #   @return [true]
+    #   @raise [ProcessError] unless the calling thread holds it
+    #   @raise [ClosedError] if closed
+
+    # @!method try_write_lock(timeout = nil)
+    #   {#acquire_write_lock}, waiting at most +timeout+ seconds. False at once if the calling thread holds
+    #   the write lock or a read lock.
+    #   @param timeout [Numeric, nil] seconds (nil or 0: do not wait)
+    #   @return [Boolean] whether the write lock was taken
+    #   @raise [ArgumentError] for a negative or non-numeric timeout
+    #   @raise [OwnerDeadError] holding the write lock, if the writer before died holding it
+    #   @raise [ClosedError] if closed
+
+    # @!method with_write_lock
+    #   Runs the block holding the write lock, released after (unless the block released it).
+    #   @yield holding the write lock
+    #   @return [Object] the block's value
+    #   @raise [ThreadError] without a block
+    #   @raise [ProcessError] if the calling thread holds the write lock or a read lock
+    #   @raise [OwnerDeadError] if the writer before died holding it: the lock is released again and the block
+    #     not run
+    #   @raise [ClosedError] if closed
+
+    # @!method write_locked?
+    #   @return [Boolean] whether a thread of any process holds the write lock
+    #   @raise [ClosedError] if closed
+
+    # @!method has_waiters?
+    #   @return [Boolean] whether anyone waits for the lock
+    #   @raise [ClosedError] if closed
+
+    # @!method close
+    #   Releases this process's handle (idempotent); other processes keep the lock. Later calls, except
+    #   {#closed?} and {#inspect}, raise {ClosedError}.
+    #   @return [nil]
+
+    # @!method closed?
+    #   @return [Boolean] whether {#close} was called in this process
+
+    # @!method inspect
+    #   The useful state (readers, write_locked, writer pid, waiters), read without blocking.
+    #   @return [String]
   end
 end
