@@ -70,13 +70,16 @@ impl Queue {
         let (format, found) = (q.held(ruby)?.q().format(), q.held(ruby)?.q().max());
         let name = spec.name.as_str();
         if format != QUEUE_FORMAT {
-            return Err(errors::error(
+            return Err(errors::incompatible(
                 ruby,
                 format!("named Queue {name:?} has queue format {format}, not {QUEUE_FORMAT} (made by another version; left alone)"),
             ));
         }
         if found != max {
-            return Err(errors::error(ruby, format!("named Queue {name:?} has max {found}, not {max} (0: none)")));
+            return Err(errors::incompatible(
+                ruby,
+                format!("named Queue {name:?} has max {found}, not {max} (0: none)"),
+            ));
         }
         Ok(ruby.obj_wrap_as(q, class))
     }
@@ -112,7 +115,7 @@ impl Queue {
         match pushed {
             None => Ok(None),
             Some(PushOutcome::Pushed(_)) => Ok(Some(true)),
-            Some(PushOutcome::Closed) => Err(Error::new(closed_queue_error(ruby), "queue closed")),
+            Some(PushOutcome::Closed) => Err(errors::closed_queue(ruby)),
         }
     }
 
@@ -205,13 +208,6 @@ impl Queue {
             q.num_waiting()
         ))
     }
-}
-
-fn closed_queue_error(ruby: &Ruby) -> magnus::ExceptionClass {
-    // ClosedQueueError is core Ruby (< StopIteration); fall back to StopIteration if it were missing.
-    ruby.class_object()
-        .const_get::<_, magnus::ExceptionClass>("ClosedQueueError")
-        .unwrap_or_else(|_| ruby.exception_stop_iteration())
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
