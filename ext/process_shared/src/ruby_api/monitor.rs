@@ -81,7 +81,8 @@ impl Monitor {
 
     fn synchronize(ruby: &Ruby, rb_self: &Monitor) -> Result<Value, Error> {
         if !ruby.block_given() {
-            return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
+            // As ::Monitor#synchronize (Thread::Mutex#synchronize raises ThreadError instead).
+            return Err(Error::new(ruby.exception_local_jump_error(), "no block given"));
         }
         let raw = rb_self.sh.pin(ruby)?;
         if let Acquired::OwnerDied(pid) = Self::acquire(ruby, &raw)? {
