@@ -46,16 +46,18 @@ module ProcessShared
       @mon_data.mon_owned?
     end
 
-    def mon_check_owner
-      @mon_data.mon_check_owner
-    end
-
     # @return [ProcessShared::Monitor::ConditionVariable]
     def new_cond
       @mon_data.new_cond
     end
 
     private
+
+    # Raises {ProcessError} (a +ThreadError+) unless the calling fiber holds the monitor. Private, as in
+    # stdlib's MonitorMixin (+Monitor#mon_check_owner+ is public).
+    def mon_check_owner
+      @mon_data.mon_check_owner
+    end
 
     def mon_initialize(*)
       @mon_data = ProcessShared::Monitor.new
