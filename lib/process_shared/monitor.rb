@@ -8,10 +8,21 @@ module ProcessShared
   #   cond = mon.new_cond            # create before forking
   #   mon.synchronize { cond.wait_until { ready? } }
   #
-  # Native methods: +enter+, +exit+, +try_enter(timeout = nil)+, +synchronize+, +mon_locked?+,
-  # +mon_owned?+, +mon_count+, +owner_pid+, +close+, +closed?+, +inspect+.
+  # Native methods: +enter+, +exit+, +try_enter(timeout = nil)+, +synchronize(on_owner_dead: nil)+ (below),
+  # +mon_locked?+, +mon_owned?+, +mon_count+, +owner_pid+, +close+, +closed?+, +inspect+.
   class Monitor
     extend Openable
+
+    # @!method synchronize(on_owner_dead: nil)
+    #   Enters, runs the block, exits (also when the block raises), and answers the block's value. After a
+    #   take-over from an owner that died holding the monitor, +on_owner_dead+ works as for
+    #   {Mutex#synchronize}: called with the {OwnerDeadError} while the monitor is held (the
+    #   +pthread_mutex_consistent+ idea: repair, then go on), then the block runs; without it the monitor is
+    #   exited and {OwnerDeadError} raised without running the block.
+    #   @param on_owner_dead [#call, nil] called with the {OwnerDeadError}, holding the monitor
+    #   @return [Object] the block's value
+    #   @raise [LocalJumpError] without a block, as +::Monitor#synchronize+
+    #   @raise [TypeError] if +on_owner_dead+ does not respond to +call+
 
     alias mon_enter enter
     alias lock enter

@@ -33,8 +33,9 @@ module ProcessShared
     end
     alias try_mon_enter mon_try_enter
 
-    def mon_synchronize(&block)
-      @mon_data.synchronize(&block)
+    # (+on_owner_dead:+ as {Monitor#synchronize})
+    def mon_synchronize(**kwargs, &block)
+      @mon_data.synchronize(**kwargs, &block)
     end
     alias synchronize mon_synchronize
 
