@@ -113,6 +113,8 @@ RSpec.describe ProcessShared::Queue do
     expect(value).to eq(:block_value)
     expect { kept.size }.to raise_error(ProcessShared::ClosedError)
     expect(kept.inspect).to match(/released/)
+    expect(kept.closed?).to be(true) # this handle
+    expect { kept.close }.to raise_error(ProcessShared::ClosedError) # it cannot close the queue any more
     expect(other.closed?).to be(false) # the queue itself stays open for everyone
     expect(other.pop(true)).to eq(:through_open)
     expect(described_class.open(capacity: 64)).to be_a(described_class) # without a block: new

@@ -103,9 +103,9 @@ module ProcessShared
     class << self
       private
 
-      # +Queue.open(...) { |q| }+ releases this process's handle after the block (later calls on +q+
-      # raise {ClosedError}) but leaves the queue open for the others: {#close} would close it for every
-      # process, as +Thread::Queue#close+ does.
+      # +Queue.open(...) { |q| }+ releases this process's handle after the block (then +q.closed?+ is
+      # true and other calls on +q+, +close+ included, raise {ClosedError}) but leaves the queue open for
+      # the others: {#close} would close it for every process, as +Thread::Queue#close+ does.
       def release_after_open(queue)
         queue.__send__(:_release)
       end

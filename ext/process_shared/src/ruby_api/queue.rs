@@ -181,7 +181,11 @@ impl Queue {
         Ok(rb_self)
     }
 
+    /// `closed?`: true once closed (by any process), or once this handle was released (`Queue.open`).
     fn is_closed(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        if rb_self.region.is_closed() {
+            return Ok(true);
+        }
         Ok(rb_self.held(ruby)?.q().is_closed())
     }
 
