@@ -276,7 +276,8 @@ module ProcessSharedFuzz
 
     def close_something
       obj = pick(@pool)
-      obj.close if obj.respond_to?(:close)
+      # (A Queue's close closes it for everyone, which a handle released by Queue.open cannot: ClosedError.)
+      obj.close if obj.respond_to?(:close) && !(obj.is_a?(PS::Queue) && obj.closed?)
       @stats[:closed] += 1
     end
 

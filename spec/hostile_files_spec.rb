@@ -119,31 +119,35 @@ RSpec.describe "hostile files under a name" do
   def refused = /is not a process_shared object/
 
   it "refuses a file cut inside its header" do
-    expect_refused(ProcessShared::Error, refused) { |klass, p| File.binwrite(p, genuine(klass)[0, 32]) }
+    expect_refused(ProcessShared::IncompatibleError, refused) { |klass, p| File.binwrite(p, genuine(klass)[0, 32]) }
   end
 
   it "refuses a file whose header is intact but whose object is cut short (truncated), naming the sizes" do
-    expect_refused(ProcessShared::Error, /truncated: 100 bytes/) { |klass, p| File.binwrite(p, genuine(klass)[0, 100]) }
+    expect_refused(ProcessShared::IncompatibleError, /truncated: 100 bytes/) do |klass, p|
+      File.binwrite(p, genuine(klass)[0, 100])
+    end
   end
 
   it "refuses a zero-filled file of the wrong size (not an unfinished object of this class)" do
-    expect_refused(ProcessShared::Error, /unfinished.*100 bytes/) { |_, p| File.binwrite(p, "\0" * 100) }
+    expect_refused(ProcessShared::IncompatibleError, /unfinished.*100 bytes/) { |_, p| File.binwrite(p, "\0" * 100) }
   end
 
   it "refuses an object of another class, naming both" do
     others = HostileFiles::CTORS.keys.rotate
-    expect_refused(ProcessShared::Error, /is a ProcessShared::\w+, not a ProcessShared::\w+/) do |klass, p|
+    expect_refused(ProcessShared::IncompatibleError, /is a ProcessShared::\w+, not a ProcessShared::\w+/) do |klass, p|
       File.binwrite(p, genuine(others[HostileFiles::CTORS.keys.index(klass)]))
     end
   end
 
   it "refuses garbage of the right size, and does not repair it in place" do
     rng = Random.new(10)
-    expect_refused(ProcessShared::Error, refused) { |klass, p| File.binwrite(p, rng.bytes(genuine(klass).bytesize)) }
+    expect_refused(ProcessShared::IncompatibleError, refused) do |klass, p|
+      File.binwrite(p, rng.bytes(genuine(klass).bytesize))
+    end
   end
 
   it "refuses a forged header of an unknown class" do
-    expect_refused(ProcessShared::Error, /unknown class 999/) do |klass, p|
+    expect_refused(ProcessShared::IncompatibleError, /unknown class 999/) do |klass, p|
       bytes = genuine(klass)
       bytes[8, 4] = [999].pack("L<")
       File.binwrite(p, bytes)
@@ -171,7 +175,7 @@ RSpec.describe "hostile files under a name" do
 
   it "refuses a FIFO, promptly (no 2 s grace for a creator), and exist? does not hang on it" do
     t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    expect_refused(ProcessShared::Error, /not a regular file \(a FIFO\)/) { |_, p| File.mkfifo(p) }
+    expect_refused(ProcessShared::IncompatibleError, /not a regular file \(a FIFO\)/) { |_, p| File.mkfifo(p) }
     expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
     r, w = IO.pipe
     pid = fork do
@@ -187,7 +191,7 @@ RSpec.describe "hostile files under a name" do
   end
 
   it "refuses a FIFO with create: :open_only too" do
-    expect_refused(ProcessShared::Error, /FIFO/, create: :open_only) { |_, p| File.mkfifo(p) }
+    expect_refused(ProcessShared::IncompatibleError, /FIFO/, create: :open_only) { |_, p| File.mkfifo(p) }
   end
 
   it "leaves an empty file (a creator that died before sizing it) alone with create: :open_only" do

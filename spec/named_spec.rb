@@ -66,10 +66,11 @@ RSpec.describe "named objects" do
     expect { ProcessShared::Semaphore.new(name: name, create: :create_only) }.to raise_error(Errno::EEXIST)
     expect(ProcessShared::Semaphore.new(0, name: name).value).to eq(2) # the creator's value counts
     expect { ProcessShared::Mutex.new(name: name) }
-      .to raise_error(ProcessShared::Error, /is a ProcessShared::Semaphore, not a ProcessShared::Mutex/)
-    expect { ProcessShared::BinarySemaphore.new(name: name) }.to raise_error(ProcessShared::Error)
+      .to raise_error(ProcessShared::IncompatibleError, /is a ProcessShared::Semaphore, not a ProcessShared::Mutex/)
+    expect { ProcessShared::BinarySemaphore.new(name: name) }.to raise_error(ProcessShared::IncompatibleError)
     ProcessShared::Barrier.new(3, name: "#{prefix}.bar")
-    expect { ProcessShared::Barrier.new(4, name: "#{prefix}.bar") }.to raise_error(ProcessShared::Error, /3 parties/)
+    expect { ProcessShared::Barrier.new(4, name: "#{prefix}.bar") }
+      .to raise_error(ProcessShared::IncompatibleError, /3 parties/)
     sem.wait
     expect(ProcessShared::Semaphore.new(name: name).value).to eq(1)
   end
@@ -98,12 +99,13 @@ RSpec.describe "named objects" do
     expect(stats.to_a).to eq([55, 1])
     expect(rw.try_write_lock).to be(true)
     rw.release_write_lock
-    expect { ProcessShared::SharedMemory.new(128, name: "#{prefix}.mem") }.to raise_error(ProcessShared::Error, /64/)
+    expect { ProcessShared::SharedMemory.new(128, name: "#{prefix}.mem") }
+      .to raise_error(ProcessShared::IncompatibleError, /64/)
     expect { ProcessShared::SharedArray.new(:int, 16, name: "#{prefix}.mem") }
-      .to raise_error(ProcessShared::Error, /is a ProcessShared::SharedMemory/)
-    expect { ProcessShared::Counters.new(3, name: "#{prefix}.stats") }.to raise_error(ProcessShared::Error)
+      .to raise_error(ProcessShared::IncompatibleError, /is a ProcessShared::SharedMemory/)
+    expect { ProcessShared::Counters.new(3, name: "#{prefix}.stats") }.to raise_error(ProcessShared::IncompatibleError)
     expect { ProcessShared::Queue.new(capacity: 256, name: "#{prefix}.jobs") }
-      .to raise_error(ProcessShared::Error, /max 4/)
+      .to raise_error(ProcessShared::IncompatibleError, /max 4/)
     expect(ProcessShared::Queue.exist?("#{prefix}.jobs")).to be(true)
   end
 
@@ -115,13 +117,13 @@ RSpec.describe "named objects" do
     ProcessShared::ConditionVariable.new(name: "#{prefix}.oldcv").close
     File.open(cv_path, "r+b") { |f| f.pwrite([16].pack("Q<"), 16) } # the header's payload_len
     expect { ProcessShared::ConditionVariable.new(name: "#{prefix}.oldcv") }
-      .to raise_error(ProcessShared::Error, /ConditionVariable of 16 bytes, not of 256/)
+      .to raise_error(ProcessShared::IncompatibleError, /ConditionVariable of 16 bytes, not of 256/)
     q_path = "/dev/shm/process_shared.#{prefix}.oldq"
     ProcessShared::Queue.new(capacity: 256, name: "#{prefix}.oldq").close
     File.open(q_path, "r+b") { |f| f.pwrite([0].pack("L<"), 64 + 24) } # the queue's format word
     before = File.binread(q_path)
     expect { ProcessShared::Queue.new(capacity: 256, name: "#{prefix}.oldq") }
-      .to raise_error(ProcessShared::Error, /queue format 0, not 2 .*left alone/)
+      .to raise_error(ProcessShared::IncompatibleError, /queue format 0, not 2 .*left alone/)
     expect(File.binread(q_path)).to eq(before)
   end
 
@@ -129,7 +131,7 @@ RSpec.describe "named objects" do
     path = "/dev/shm/process_shared.#{prefix}.foreign"
     File.binwrite(path, Random.new(1).bytes(8192))
     expect { ProcessShared::Semaphore.new(3, name: "#{prefix}.foreign", create: :open_only) }
-      .to raise_error(ProcessShared::Error, /not a process_shared object/)
+      .to raise_error(ProcessShared::IncompatibleError, /not a process_shared object/)
     expect(File.size(path)).to eq(8192)
     mem = ProcessShared::SharedMemory.new(100_000, name: "#{prefix}.big")
     mem.put_bytes(50_000, "hello")

@@ -337,4 +337,101 @@ RSpec.describe "owner death" do
       expect(waiter.value).to eq([pid, false]) # synchronize exited on the way out
     end
   end
+
+  # synchronize(on_owner_dead:) (with_write_lock for a ReadWriteLock): the handler repairs the data holding
+  # the lock, then the block runs, and the lock is released after it, as pthread_mutex_consistent users do.
+  # The data: two int64s (byte offsets 0 and 8) that every complete update keeps equal; the doomed holder
+  # dies half-way through one.
+  describe "repairing with on_owner_dead:" do
+    mixin_obj = lambda do
+      Object.new.extend(ProcessShared::MonitorMixin)
+    end
+    kinds = {
+      "Mutex#synchronize" => { make: -> { ProcessShared::Mutex.new }, take: :lock.to_proc,
+                               sync: :synchronize, held: :owned?, locked: :locked? },
+      "Monitor#synchronize" => { make: -> { ProcessShared::Monitor.new }, take: ->(m) { 2.times { m.enter } },
+                                 sync: :synchronize, held: :mon_owned?, locked: :mon_locked? },
+      "MonitorMixin#mon_synchronize" => { make: mixin_obj, take: :mon_enter.to_proc,
+                                          sync: :mon_synchronize, held: :mon_owned?, locked: :mon_locked? },
+      "ReadWriteLock#with_write_lock" => { make: -> { ProcessShared::ReadWriteLock.new },
+                                           take: :acquire_write_lock.to_proc, sync: :with_write_lock,
+                                           held: :write_locked?, locked: :write_locked? }
+    }
+
+    kinds.each do |title, kind|
+      describe title do
+        let!(:lock) { kind[:make].call }
+        let!(:data) { ProcessShared::SharedMemory.new(:int64, 2) }
+
+        def consistent?
+          data.get_int64(0) == data.get_int64(8)
+        end
+
+        define_method(:sync) { |**kw, &block| lock.public_send(kind[:sync], **kw, &block) }
+        define_method(:held?) { lock.public_send(kind[:held]) }
+        define_method(:locked?) { lock.public_send(kind[:locked]) }
+
+        # A holder that dies in the middle of an update.
+        define_method(:kill_half_way) do
+          pid = doomed_holder do
+            kind[:take].call(lock)
+            data.put_int64(0, 1)
+          end
+          kill(pid)
+          pid
+        end
+
+        it "runs the handler holding the lock, then the block, then releases it" do
+          pid = kill_half_way
+          calls = []
+          repair = lambda do |e|
+            calls << [e.class, e.pid, held?, consistent?]
+            data.put_int64(8, data.get_int64(0))
+          end
+          t = now
+          out = sync(on_owner_dead: repair) { [held?, consistent?, :block_value] }
+          expect(now - t).to be < 1.0
+          expect(calls).to eq([[ProcessShared::OwnerDeadError, pid, true, false]])
+          expect(out).to eq([true, true, :block_value])
+          expect(locked?).to be(false)
+          expect(sync(on_owner_dead: ->(_) { calls << :again }) { :clean }).to eq(:clean)
+          expect(calls.size).to eq(1) # a lock nobody died holding never calls it
+        end
+
+        it "releases the lock and raises what the handler raised, without running the block" do
+          kill_half_way
+          ran = false
+          failing = ->(e) { raise IOError, "cannot repair after #{e.pid}" }
+          expect { sync(on_owner_dead: failing) { ran = true } }.to raise_error(IOError, /cannot repair/)
+          expect([ran, locked?]).to eq([false, false])
+          expect(sync { :usable }).to eq(:usable)
+        end
+
+        it "releases the lock when the block raises after a repair" do
+          kill_half_way
+          expect { sync(on_owner_dead: ->(_) {}) { raise KeyError, "in the block" } }.to raise_error(KeyError)
+          expect(locked?).to be(false)
+        end
+
+        it "without a handler (or with nil) releases the lock and raises OwnerDeadError, as before" do
+          kill_half_way
+          expect { sync(on_owner_dead: nil) { :not_run } }.to raise_error(ProcessShared::OwnerDeadError)
+          expect(locked?).to be(false)
+        end
+
+        it "refuses a handler that is not callable, an unknown keyword and positional arguments" do
+          expect { sync(on_owner_dead: 1) { nil } }.to raise_error(TypeError, /respond to #call/)
+          expect { sync(on_dead: ->(_) {}) { nil } }.to raise_error(ArgumentError, /on_dead/)
+          expect(locked?).to be(false)
+        end
+      end
+    end
+
+    it "refuses positional arguments" do
+      m = ProcessShared::Mutex.new
+      expect { m.synchronize(1) { nil } }.to raise_error(ArgumentError)
+      expect { ProcessShared::Monitor.new.synchronize(->(_) {}) { nil } }.to raise_error(ArgumentError)
+      expect(m.locked?).to be(false)
+    end
+  end
 end

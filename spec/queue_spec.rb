@@ -68,6 +68,60 @@ RSpec.describe ProcessShared::Queue do
     expect(popper.value).to eq(:hello)
   end
 
+  it "push(obj, true) raises ThreadError when full, as SizedQueue#push(obj, true), and takes nothing" do
+    q = described_class.new(capacity: 100, max: 2)
+    expect(q.push(1, true)).to be(q)
+    q.push(2, true)
+    expect { q.push(3, true) }.to raise_error(ThreadError, "queue full")
+    expect(q.size).to eq(2)
+    by_bytes = described_class.new(capacity: 64)
+    by_bytes.push("a" * 40, true)
+    expect { by_bytes.push("b" * 40, true) }.to raise_error(ThreadError, "queue full")
+    expect { q.push(3, true, timeout: 1) }.to raise_error(ArgumentError, /non_block/)
+    expect { q.pop(true, timeout: 1) }.to raise_error(ArgumentError, /non_block/)
+    q.close # full and closed: non_block says "full" (SizedQueue#push's order), a blocking push "closed"
+    expect { q.push(3, true) }.to raise_error(ThreadError, "queue full")
+    expect { q.push(3) }.to raise_error(ClosedQueueError)
+    expect([q.pop, q.pop, q.size]).to eq([1, 2, 0])
+    expect { q.push(3, true) }.to raise_error(ClosedQueueError)
+  end
+
+  it "push(obj, true) does not wait for a full queue in another process" do
+    q = described_class.new(max: 1)
+    h = handshake
+    pid = fork_child do
+      q.push(:theirs)
+      h.signal
+    end
+    h.wait
+    wait_child(pid)
+    t = now
+    expect { q.push(:mine, true) }.to raise_error(ThreadError)
+    expect(now - t).to be < 0.5
+    expect(q.pop).to eq(:theirs)
+  end
+
+  it "Queue.open yields a queue, returns the block's value and releases only this handle" do
+    name = "spec.qopen.#{Process.pid}.#{rand(1 << 30)}"
+    other = described_class.new(name: name, capacity: 4096)
+    kept = nil
+    value = described_class.open(name: name, capacity: 4096) do |q|
+      kept = q
+      q.push(:through_open)
+      :block_value
+    end
+    expect(value).to eq(:block_value)
+    expect { kept.size }.to raise_error(ProcessShared::ClosedError)
+    expect(kept.inspect).to match(/released/)
+    expect(kept.closed?).to be(true) # this handle
+    expect { kept.close }.to raise_error(ProcessShared::ClosedError) # it cannot close the queue any more
+    expect(other.closed?).to be(false) # the queue itself stays open for everyone
+    expect(other.pop(true)).to eq(:through_open)
+    expect(described_class.open(capacity: 64)).to be_a(described_class) # without a block: new
+  ensure
+    described_class.unlink(name)
+  end
+
   it "close: pushes raise ClosedQueueError, pops drain then give nil, waiters are woken" do
     q = described_class.new(max: 1)
     popper_q = described_class.new

@@ -8,8 +8,8 @@ module ProcessShared
   #   cond = mon.new_cond            # create before forking
   #   mon.synchronize { cond.wait_until { ready? } }
   #
-  # Native methods: +enter+, +exit+, +try_enter(timeout = nil)+, +synchronize+, +mon_locked?+,
-  # +mon_owned?+, +mon_count+, +owner_pid+, +close+, +closed?+, +inspect+.
+  # Native methods: +enter+, +exit+, +try_enter(timeout = nil)+, +synchronize(on_owner_dead: nil)+ (below),
+  # +mon_locked?+, +mon_owned?+, +mon_count+, +owner_pid+, +close+, +closed?+, +inspect+.
   class Monitor
     extend Openable
 
@@ -40,13 +40,18 @@ module ProcessShared
     #   @raise [OwnerDeadError] holding the monitor, if its owner died holding it
     #   @raise [ClosedError] if closed
 
-    # @!method synchronize
-    #   Runs the block inside the monitor ({#enter}, then {#exit} however the block ends). Also
-    #   +mon_synchronize+.
+    # @!method synchronize(on_owner_dead: nil)
+    #   Enters, runs the block, exits (also when the block raises), and answers the block's value. After a
+    #   take-over from an owner that died holding the monitor, +on_owner_dead+ works as for
+    #   {Mutex#synchronize}: called with the {OwnerDeadError} while the monitor is held (the
+    #   +pthread_mutex_consistent+ idea: repair, then go on), then the block runs; without it the monitor is
+    #   exited and {OwnerDeadError} raised without running the block.
+    #   @param on_owner_dead [#call, nil] called with the {OwnerDeadError}, holding the monitor
     #   @yield inside the monitor
     #   @return [Object] the block's value
-    #   @raise [ThreadError] without a block
-    #   @raise [OwnerDeadError] if its owner died holding it: the monitor is exited again and the block not run
+    #   @raise [LocalJumpError] without a block, as +::Monitor#synchronize+
+    #   @raise [OwnerDeadError] after a take-over, without +on_owner_dead+ (the monitor exited first)
+    #   @raise [TypeError] if +on_owner_dead+ does not respond to +call+
     #   @raise [ClosedError] if closed
 
     # @!method mon_locked?

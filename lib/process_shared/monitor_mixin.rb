@@ -47,11 +47,13 @@ module ProcessShared
     end
     alias try_mon_enter mon_try_enter
 
-    # Runs the block holding the monitor ({ProcessShared::Monitor#synchronize}).
+    # Runs the block holding the monitor ({ProcessShared::Monitor#synchronize}; +on_owner_dead:+ as there).
+    # @param kwargs [Hash] +on_owner_dead:+ (a callable, or nil)
     # @return [Object] the block's value
-    # @raise [OwnerDeadError] (the monitor released, the block not run) if its owner died holding it
-    def mon_synchronize(&block)
-      @mon_data.synchronize(&block)
+    # @raise [OwnerDeadError] (the monitor released, the block not run) if its owner died holding it and no
+    #   +on_owner_dead+ was given
+    def mon_synchronize(**kwargs, &block)
+      @mon_data.synchronize(**kwargs, &block)
     end
     alias synchronize mon_synchronize
 
@@ -65,12 +67,6 @@ module ProcessShared
       @mon_data.mon_owned?
     end
 
-    # @return [nil]
-    # @raise [ProcessError] unless the calling thread holds the monitor
-    def mon_check_owner
-      @mon_data.mon_check_owner
-    end
-
     # A condition variable bound to the monitor (in shared memory: create it before forking).
     # @return [ProcessShared::Monitor::ConditionVariable]
     def new_cond
@@ -78,6 +74,12 @@ module ProcessShared
     end
 
     private
+
+    # Raises {ProcessError} (a +ThreadError+) unless the calling fiber holds the monitor. Private, as in
+    # stdlib's MonitorMixin (+Monitor#mon_check_owner+ is public).
+    def mon_check_owner
+      @mon_data.mon_check_owner
+    end
 
     def mon_initialize(*)
       @mon_data = ProcessShared::Monitor.new

@@ -14,11 +14,11 @@ module ProcessShared
   # The creator's arguments count (a Semaphore's value, an AtomicInteger's initial value, a latch's count);
   # an opener's are checked where they are part of the object (a SharedMemory's size, a Counters' size, a
   # Queue's capacity and max, a Barrier's parties). Opening a name as another class, or with another
-  # layout, raises {Error} naming both. Two processes creating the same name at once get one
+  # layout, raises {IncompatibleError} naming both. Two processes creating the same name at once get one
   # object, initialised once (by the process whose exclusive create succeeded; one left unfinished by a
   # creator that died is taken over by the next +:open_or_create+ opener after 2 s, while +:open_only+
   # then raises +Errno::ENOENT+). A file under the prefix that is not ours (garbage, truncated, zero-filled
-  # of another size, a FIFO or device) is refused ({Error} saying which) and left alone; a symlink raises
+  # of another size, a FIFO or device) is refused ({IncompatibleError} saying which) and left alone; a symlink raises
   # +Errno::ELOOP+ (never followed), a directory +Errno::EISDIR+, another user's object whose mode does not
   # let this user in +Errno::EACCES+. <tt>Klass.unlink(name)</tt> removes the name (those who have the
   # object keep it); <tt>Klass.exist?(name)</tt>. Anonymous objects (no +name:+) leave nothing in the filesystem.
@@ -41,7 +41,7 @@ module ProcessShared
     # @raise [TypeError] if +name+ is not a String
     # @raise [Errno::EEXIST] with +:create_only+ if the name exists
     # @raise [Errno::ENOENT] with +:open_only+ if it does not
-    # @raise [Error] if the name holds another class, another layout, or a file that is not ours
+    # @raise [IncompatibleError] if the name holds another class, another layout, or a file that is not ours
     def new(*args, name: nil, mode: 0o600, create: :open_or_create)
       return super(*args) if name.nil?
 

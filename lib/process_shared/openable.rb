@@ -14,8 +14,15 @@ module ProcessShared
       begin
         yield obj
       ensure
-        obj.close
+        release_after_open(obj)
       end
+    end
+
+    private
+
+    # What +open+ does with the object after its block: +close+ (this process's handle only).
+    def release_after_open(obj)
+      obj.close
     end
   end
 end

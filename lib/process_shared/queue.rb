@@ -13,7 +13,8 @@ module ProcessShared
   # Native: +size+/+length+, +empty?+, +clear+, +close+ (no more pushes: they raise +ClosedQueueError+;
   # pops drain what is left, then return nil; waiters are woken), +closed?+, +num_waiting+, +max+,
   # +capacity+, +inspect+. Unlike the other classes, +close+ closes the queue for every process (as
-  # +Thread::Queue#close+ does); the memory is released when the object is collected.
+  # +Thread::Queue#close+ does); the memory is released when the object is collected, or after the block
+  # of <tt>Queue.open(...) { |q| }</tt>, which leaves the queue open for the others.
   #
   # Blocking calls release the GVL and are interruptible; an interrupt that lands just as a push or pop
   # succeeds takes it back. A process killed in the middle of a push or pop leaves the queue usable and
@@ -21,6 +22,8 @@ module ProcessShared
   # record out (a pop killed after that loses that one element). An element that the popping process
   # cannot load (its class is not defined there) makes +pop+ raise Marshal's error and stays at the front.
   class Queue
+    extend Openable
+
     # @!method size
     #   @return [Integer] the number of elements (also +length+)
 
@@ -61,20 +64,26 @@ module ProcessShared
     # @return [Queue]
     # @raise [TypeError] if +capacity+ or +max+ is not an Integer
     # @raise [ArgumentError] if one is out of range
-    # @raise [Error] if a named queue that exists has another +capacity+ or +max+
+    # @raise [IncompatibleError] if a named queue that exists has another +capacity+ or +max+
     def self.new(capacity: 1 << 20, max: nil, name: nil, mode: 0o600, create: :open_or_create)
       name.nil? ? _create(capacity, max) : _create_named(name, mode, create, capacity, max)
     end
 
-    # Appends +obj+, waiting while the queue is full.
+    # Appends +obj+, waiting while the queue is full (as +Thread::SizedQueue#push+).
+    # @param non_block [Boolean] raise +ThreadError+ at once instead of waiting when full
     # @param timeout [Numeric, nil] seconds to wait for room (nil: forever, 0: not at all)
     # @return [self, nil] nil if the timeout passed first
     # @raise [TypeError] if Marshal cannot dump +obj+ (nothing is enqueued)
-    # @raise [ArgumentError] if the dump is larger than {#capacity}
-    # @raise [ClosedQueueError] if the queue is closed (also while waiting)
+    # @raise [ArgumentError] if the dump is larger than {#capacity}, or both +non_block+ and +timeout+ are
+    #   given (as Ruby 3.2's +SizedQueue#push+)
+    # @raise [ThreadError] if +non_block+ and the queue is full
+    # @raise [ClosedQueueError] if the queue is closed ({ProcessShared::ClosedQueueError}, a
+    #   +::ClosedQueueError+)
     # @raise [ArgumentError] for a negative or non-numeric timeout
-    def push(obj, timeout: nil)
-      _push(Marshal.dump(obj), timeout) ? self : nil
+    def push(obj, non_block = false, timeout: nil) # rubocop:disable Style/OptionalBooleanParameter -- SizedQueue's
+      raise ArgumentError, "can't set a timeout if non_block is enabled" if non_block && !timeout.nil?
+
+      _push(Marshal.dump(obj), !!non_block, timeout) ? self : nil
     end
     alias << push
     alias enq push
@@ -84,9 +93,12 @@ module ProcessShared
     # @param timeout [Numeric, nil] seconds to wait (nil: forever)
     # @return [Object, nil] nil on timeout, or when the queue is closed and empty
     # @raise [ThreadError] if +non_block+ and the queue is empty
+    # @raise [ArgumentError] if both +non_block+ and +timeout+ are given (as Ruby 3.2's +Queue#pop+)
     # @raise [TypeError, ArgumentError] if this process cannot load the element (its class is not defined
     #   here, say): the element stays at the front, for a process that can
     def pop(non_block = false, timeout: nil) # rubocop:disable Style/OptionalBooleanParameter -- Thread::Queue's
+      raise ArgumentError, "can't set a timeout if non_block is enabled" if non_block && !timeout.nil?
+
       Thread.handle_interrupt(Object => :never) do
         bytes = nil
         begin
@@ -107,5 +119,34 @@ module ProcessShared
     alias deq pop
 
     alias length size
+
+    # Whether this Ruby's +Thread::Queue#freeze+ raises +TypeError+ (3.3 and later: a frozen queue could
+    # still change); a ProcessShared::Queue follows the running Ruby.
+    FREEZE_REFUSED = begin
+      Thread::Queue.new.freeze
+      false
+    rescue TypeError
+      true
+    end
+    private_constant :FREEZE_REFUSED
+
+    if FREEZE_REFUSED
+      # Refused, as +Thread::Queue#freeze+ is on this Ruby: the queue changes whatever Ruby thinks.
+      # @raise [TypeError]
+      def freeze
+        raise TypeError, "cannot freeze #{inspect}"
+      end
+    end
+
+    class << self
+      private
+
+      # +Queue.open(...) { |q| }+ releases this process's handle after the block (then +q.closed?+ is
+      # true and other calls on +q+, +close+ included, raise {ClosedError}) but leaves the queue open for
+      # the others: {#close} would close it for every process, as +Thread::Queue#close+ does.
+      def release_after_open(queue)
+        queue.__send__(:_release)
+      end
+    end
   end
 end

@@ -10,8 +10,9 @@ module ProcessShared
   #
   # Native methods: +acquire_read_lock+, +release_read_lock+, +try_read_lock(timeout = nil)+,
   # +with_read_lock { }+, +acquire_write_lock+, +release_write_lock+, +try_write_lock(timeout = nil)+,
-  # +with_write_lock { }+, +write_locked?+, +has_waiters?+, +close+, +closed?+, +inspect+. Acquire and
-  # release return true; +try_*+ return true or false (without a timeout, or with 0, they do not wait).
+  # +with_write_lock(on_owner_dead: nil) { }+, +write_locked?+, +has_waiters?+, +close+, +closed?+,
+  # +inspect+. Acquire and release return true; +try_*+ return true or false (without a timeout, or with
+  # 0, they do not wait).
   # Read locks are held per thread and may be taken several times (released as often): a thread holding one
   # takes another at once, even past a waiting writer. Releasing a lock the calling thread does not hold,
   # taking the write lock twice, or taking one kind while holding the write lock (or the write lock while
@@ -27,12 +28,7 @@ module ProcessShared
   #   begin
   #     rw.with_read_lock { use(data) }
   #   rescue ProcessShared::OwnerDeadError
-  #     begin
-  #       rw.acquire_write_lock
-  #     rescue ProcessShared::OwnerDeadError
-  #       repair(data)          # the one writer told of the death
-  #     end
-  #     rw.release_write_lock
+  #     rw.with_write_lock(on_owner_dead: ->(_) { repair(data) }) {} # the one writer told of the death repairs
   #     retry
   #   end
   #
@@ -100,14 +96,20 @@ module ProcessShared
     #   @raise [OwnerDeadError] holding the write lock, if the writer before died holding it
     #   @raise [ClosedError] if closed
 
-    # @!method with_write_lock
-    #   Runs the block holding the write lock, released after (unless the block released it).
+    # @!method with_write_lock(on_owner_dead: nil)
+    #   Takes the write lock, runs the block, releases it (also when the block raises), and answers the
+    #   block's value. After a take-over from a writer that died holding it, +on_owner_dead+ works as for
+    #   {Mutex#synchronize}: called with the {OwnerDeadError} while the write lock is held (repair, as before
+    #   +pthread_mutex_consistent+), then the block runs; without it the lock is released and
+    #   {OwnerDeadError} raised without running the block. Once a writer has taken the lock over, readers
+    #   are no longer told of the death.
+    #   @param on_owner_dead [#call, nil] called with the {OwnerDeadError}, holding the write lock
     #   @yield holding the write lock
     #   @return [Object] the block's value
     #   @raise [ThreadError] without a block
     #   @raise [ProcessError] if the calling thread holds the write lock or a read lock
-    #   @raise [OwnerDeadError] if the writer before died holding it: the lock is released again and the block
-    #     not run
+    #   @raise [OwnerDeadError] after a take-over, without +on_owner_dead+ (the lock released first)
+    #   @raise [TypeError] if +on_owner_dead+ does not respond to +call+
     #   @raise [ClosedError] if closed
 
     # @!method write_locked?

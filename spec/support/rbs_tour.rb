@@ -133,7 +133,7 @@ mixed = []
 mixed.extend(PS::MonitorMixin)
 mixed.mon_enter
 touch(mixed.mon_locked?, mixed.mon_owned?)
-mixed.mon_check_owner
+mixed.__send__(:mon_check_owner) # private, as in stdlib's MonitorMixin
 mixed.mon_exit
 mixed.mon_try_enter
 mixed.mon_exit

@@ -106,16 +106,16 @@ fn a_popper_killed_while_waiting_is_no_longer_counted() {
     assert_eq!(poll_for(1, Duration::from_secs(10), || t.q().num_waiting()), 1, "the popper never waited");
     kill(victim);
     assert_eq!(poll_for(0, Duration::from_secs(2), || t.q().num_waiting()), 0, "a killed popper is still counted");
-    assert!(matches!(t.q().push_step(me(), b"job", None, false), Wait::Done(PushOutcome::Pushed(_))));
+    assert!(matches!(t.q().push_step(me(), b"job", false, None, false), Wait::Done(PushOutcome::Pushed(_))));
     assert_eq!(t.q().pop_step(me(), true, None, false), Wait::Done(PopOutcome::Item(b"job".to_vec())));
 }
 
 #[test]
 fn a_pusher_killed_while_waiting_on_a_full_queue_is_no_longer_counted() {
     let t = TestQueue::new(256, 1);
-    assert!(matches!(t.q().push_step(me(), b"first", None, false), Wait::Done(PushOutcome::Pushed(_))));
+    assert!(matches!(t.q().push_step(me(), b"first", false, None, false), Wait::Done(PushOutcome::Pushed(_))));
     let victim = fork_child(|| {
-        let _ = t.q().push_step(me(), b"second", soon(30_000), false);
+        let _ = t.q().push_step(me(), b"second", false, soon(30_000), false);
     });
     assert_eq!(poll_for(1, Duration::from_secs(10), || t.q().num_waiting()), 1, "the pusher never waited");
     kill(victim);

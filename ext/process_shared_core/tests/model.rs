@@ -866,9 +866,9 @@ fn queue_body(c: &QueueCase, part: usize) {
     if part < 2 {
         for k in 0..3u8 {
             let item = [part as u8 * 16 + k];
-            let out = match q.try_push(me, &item) {
+            let out = match q.try_push(me, &item, false) {
                 Some(o) => o,
-                None => match q.push_step(me, &item, long(), false) {
+                None => match q.push_step(me, &item, false, long(), false) {
                     Wait::Done(o) => o,
                     other => panic!("participant {part}: push ended with {other:?}"),
                 },
@@ -935,9 +935,9 @@ fn queue_popper_body(c: &QueueCase, part: usize) {
     let q = c.queue();
     if part == 1 {
         for k in 0..3u8 {
-            let out = match q.try_push(me, &[k]) {
+            let out = match q.try_push(me, &[k], false) {
                 Some(o) => o,
-                None => match q.push_step(me, &[k], long(), false) {
+                None => match q.push_step(me, &[k], false, long(), false) {
                     Wait::Done(o) => o,
                     other => panic!("pusher: push ended with {other:?}"),
                 },

@@ -921,7 +921,7 @@ fn queue_is_a_fifo_across_processes() {
         let me = me();
         if i < 2 {
             for seq in 0..per {
-                let out = q.push_step(me, &record(i as u32, seq), None, false);
+                let out = q.push_step(me, &record(i as u32, seq), false, None, false);
                 assert!(matches!(out, Wait::Done(PushOutcome::Pushed(_))), "{out:?}");
             }
         } else {
@@ -951,9 +951,12 @@ fn queue_limits_close_clear_and_give_back() {
     let q = t.q();
     let me = me();
     let soon = || Some(Deadline::after(Duration::from_millis(20)));
-    let Wait::Done(PushOutcome::Pushed(first)) = q.push_step(me, b"one", None, false) else { panic!() };
-    let Wait::Done(PushOutcome::Pushed(second)) = q.push_step(me, b"two", None, false) else { panic!() };
-    assert_eq!(q.push_step(me, b"three", soon(), false), Wait::TimedOut); // max 2
+    let Wait::Done(PushOutcome::Pushed(first)) = q.push_step(me, b"one", false, None, false) else { panic!() };
+    let Wait::Done(PushOutcome::Pushed(second)) = q.push_step(me, b"two", false, None, false) else { panic!() };
+    assert_eq!(q.push_step(me, b"three", false, soon(), false), Wait::TimedOut); // max 2
+    assert_eq!(q.push_step(me, b"three", true, None, false), Wait::Done(PushOutcome::Full)); // at once
+    assert_eq!(q.try_push(me, b"three", true), Some(PushOutcome::Full));
+    assert_eq!(q.len(), 2); // nothing was pushed, and the lock was given back (or the next step would hang)
     assert!(!q.retract(me, first)); // not the newest
     assert!(q.retract(me, second));
     assert_eq!(q.len(), 1);
@@ -963,14 +966,19 @@ fn queue_limits_close_clear_and_give_back() {
     assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"one".to_vec())));
     assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Empty));
     assert_eq!(q.pop_step(me, false, soon(), false), Wait::TimedOut);
-    q.push_step(me, b"x", None, false);
+    q.push_step(me, b"x", false, None, false);
     q.clear(me, false);
     assert!(q.is_empty());
-    q.push_step(me, b"last", None, false);
+    q.push_step(me, b"last", false, None, false);
+    q.push_step(me, b"full", false, None, false); // max 2
     q.close(me, false);
     assert!(q.is_closed());
-    assert_eq!(q.push_step(me, b"y", None, false), Wait::Done(PushOutcome::Closed));
+    // Full and closed, in Thread::SizedQueue#push's order: non_block says "full", a blocking push "closed".
+    assert_eq!(q.try_push(me, b"y", true), Some(PushOutcome::Full));
+    assert_eq!(q.push_step(me, b"y", false, None, false), Wait::Done(PushOutcome::Closed));
     assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"last".to_vec())));
+    assert_eq!(q.push_step(me, b"y", true, None, false), Wait::Done(PushOutcome::Closed)); // room, closed
+    assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::Item(b"full".to_vec())));
     assert_eq!(q.pop_step(me, false, None, false), Wait::Done(PopOutcome::ClosedEmpty));
     assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Empty));
 }
@@ -988,7 +996,7 @@ fn queue_survives_processes_killed_mid_operation() {
         let mut seq = 0u32;
         loop {
             if i % 2 == 0 {
-                q.push_step(me, &record(i as u32, seq), None, false);
+                q.push_step(me, &record(i as u32, seq), false, None, false);
                 seq += 1;
             } else if let Wait::Done(PopOutcome::Item(v)) =
                 q.pop_step(me, false, Some(Deadline::after(Duration::from_millis(50))), false)
@@ -1024,7 +1032,7 @@ fn queue_survives_processes_killed_mid_operation() {
         assert!(check_record(&v).is_some(), "a torn record left in the queue");
     }
     assert!(q.is_empty());
-    assert!(matches!(q.push_step(me, &record(9, 9), soon(), false), Wait::Done(PushOutcome::Pushed(_))));
+    assert!(matches!(q.push_step(me, &record(9, 9), false, soon(), false), Wait::Done(PushOutcome::Pushed(_))));
     assert_eq!(q.pop_step(me, true, soon(), false), Wait::Done(PopOutcome::Item(record(9, 9))));
 }
 

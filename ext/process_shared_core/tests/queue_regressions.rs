@@ -39,13 +39,13 @@ fn soon(ms: u64) -> Option<Deadline> {
 fn unshift_exceeds_max_by_at_most_the_element_it_gives_back() {
     let t = TestQueue::new(256, 2);
     let (q, me) = (t.q(), me());
-    q.push_step(me, b"a", None, false);
-    q.push_step(me, b"b", None, false);
+    q.push_step(me, b"a", false, None, false);
+    q.push_step(me, b"b", false, None, false);
     let Wait::Done(PopOutcome::Item(a)) = q.pop_step(me, false, None, false) else { panic!() };
-    q.push_step(me, b"c", None, false); // full again (2 of max 2)
+    q.push_step(me, b"c", false, None, false); // full again (2 of max 2)
     assert!(q.unshift(me, &a)); // the binding's undo after an interrupt
     assert_eq!(q.len(), 3);
-    assert_eq!(q.push_step(me, b"d", soon(10), false), Wait::TimedOut); // still full
+    assert_eq!(q.push_step(me, b"d", false, soon(10), false), Wait::TimedOut); // still full
     assert_eq!(q.pop_step(me, true, None, false), Wait::Done(PopOutcome::Item(b"a".to_vec())));
 }
 
@@ -56,15 +56,15 @@ fn retract_after_foreign_unshift_never_tears() {
     let t = TestQueue::new(256, 0);
     let (q, me) = (t.q(), me());
     let w = vec![b'W'; 20];
-    q.push_step(me, &w, None, false);
-    let Wait::Done(PushOutcome::Pushed(px)) = q.push_step(me, b"XXXXX", None, false) else { panic!() };
+    q.push_step(me, &w, false, None, false);
+    let Wait::Done(PushOutcome::Pushed(px)) = q.push_step(me, b"XXXXX", false, None, false) else { panic!() };
     // Interrupt lands on the pusher of X; before its undo runs (it needs the GVL back):
     let Wait::Done(PopOutcome::Item(w1)) = q.pop_step(me, true, None, false) else { panic!() }; // C1 pops W
     let Wait::Done(PopOutcome::Item(x1)) = q.pop_step(me, true, None, false) else { panic!() }; // C2 pops X
     assert_eq!(x1, b"XXXXX"); // X delivered
     assert!(q.unshift(me, &w1)); // C1 interrupted / Marshal.load failed: W put back
     let retracted = q.retract(me, px); // the pusher's undo
-    q.push_step(me, b"Y", None, false);
+    q.push_step(me, b"Y", false, None, false);
     let mut got = Vec::new();
     while let Wait::Done(PopOutcome::Item(v)) = q.pop_step(me, true, None, false) {
         got.push(v);
@@ -138,7 +138,7 @@ fn a_popper_killed_after_its_wakeup_does_not_strand_another() {
     // SAFETY: stopping and continuing our own child.
     assert_eq!(unsafe { libc::kill(l, libc::SIGSTOP) }, 0);
     until_stopped(l);
-    t.q().push_step(me(), b"job", None, false);
+    t.q().push_step(me(), b"job", false, None, false);
     assert_eq!(wait_child(d, Duration::from_secs(10)), 0, "the other waiter did not take the wake-up");
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(l, libc::SIGCONT) }, 0);
@@ -168,10 +168,10 @@ fn a_closer_killed_before_its_broadcast_does_not_strand_poppers() {
 fn a_pop_that_frees_room_for_two_pushers_wakes_both() {
     let t = TestQueue::new(64, 0);
     let q = t.q();
-    q.push_step(me(), &[7u8; 56], None, false); // 60 of 64 bytes
+    q.push_step(me(), &[7u8; 56], false, None, false); // 60 of 64 bytes
     let pusher = || {
         let start = Instant::now();
-        let out = t.q().push_step(me(), b"tiny", soon(3000), false); // record of 8 bytes
+        let out = t.q().push_step(me(), b"tiny", false, soon(3000), false); // record of 8 bytes
         assert!(matches!(out, Wait::Done(PushOutcome::Pushed(_))), "{out:?} after {:?}", start.elapsed());
     };
     let p1 = fork_child(pusher);

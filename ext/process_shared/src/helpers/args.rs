@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use magnus::rb_sys::{AsRawValue, FromRawValue};
-use magnus::{prelude::*, Error, Float, Integer, Ruby, Value};
+use magnus::scan_args::{get_kwargs, scan_args};
+use magnus::{prelude::*, Error, Float, Integer, RHash, Ruby, Value};
 use process_shared_core::sys::Deadline;
 
 use crate::ruby_api::shared::NamedSpec;
@@ -109,6 +110,27 @@ pub fn arity(ruby: &Ruby, argv: &[Value], min: usize, max: usize) -> Result<(), 
         ruby.exception_arg_error(),
         format!("wrong number of arguments (given {}, expected {expected})", argv.len()),
     ))
+}
+
+/// The `on_owner_dead:` keyword of `synchronize` and `with_write_lock` (their only argument): `None` when
+/// absent or nil, else the callable. `ArgumentError` for positional or unknown arguments (as Ruby says
+/// them), `TypeError` for something that does not respond to `call`.
+pub fn on_owner_dead(ruby: &Ruby, argv: &[Value]) -> Result<Option<Value>, Error> {
+    if argv.is_empty() {
+        return Ok(None); // the common case, kept cheap
+    }
+    let args = scan_args::<(), (), (), (), RHash, ()>(argv)?;
+    let kw = get_kwargs::<_, (), (Option<Value>,), ()>(args.keywords, &[], &["on_owner_dead"])?;
+    match kw.optional.0 {
+        Some(v) if !v.is_nil() => {
+            if !v.respond_to("call", false)? {
+                let msg = format!("on_owner_dead: must respond to #call, got {}", v.inspect());
+                return Err(Error::new(ruby.exception_type_error(), msg));
+            }
+            Ok(Some(v))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// An Integer argument that fits C's `int64_t`: `TypeError` if it is not an Integer, `RangeError` if it

@@ -24,7 +24,10 @@ impl Barrier {
         let found = sh.get(ruby)?.parties();
         if found != parties {
             let name = spec.map_or("", |s| s.name.as_str());
-            return Err(errors::error(ruby, format!("named Barrier {name:?} has {found} parties, not {parties}")));
+            return Err(errors::incompatible(
+                ruby,
+                format!("named Barrier {name:?} has {found} parties, not {parties}"),
+            ));
         }
         Ok(ruby.obj_wrap_as(Barrier { sh }, class))
     }

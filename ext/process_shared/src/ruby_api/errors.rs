@@ -1,27 +1,43 @@
 //! The one error-mapping module. The exception classes are defined (and documented) in Ruby, in
-//! `lib/process_shared/errors.rb`; `init` looks them up (defining any that are missing, so the extension
-//! also works when loaded on its own) and keeps them for the life of the process.
+//! `lib/process_shared/errors.rb`; `init` looks them up (defining any that are missing, with the same
+//! superclasses, so the extension also works when loaded on its own) and keeps them for the life of the
+//! process. `ProcessShared::Error` is a tag module that each of them includes; each class subclasses what
+//! the standard library raises for the same misuse.
 
 use std::sync::OnceLock;
 
 use magnus::{prelude::*, value::Opaque, Error, ExceptionClass, RModule, Ruby};
 
 struct Classes {
-    error: Opaque<ExceptionClass>,
     process: Opaque<ExceptionClass>,
     closed: Opaque<ExceptionClass>,
+    closed_queue: Opaque<ExceptionClass>,
+    incompatible: Opaque<ExceptionClass>,
+    internal: Opaque<ExceptionClass>,
     owner_dead: Opaque<ExceptionClass>,
 }
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let error = m.define_error("Error", ruby.exception_standard_error())?;
+    let tag = m.define_module("Error")?;
+    let define = |name: &str, superclass: ExceptionClass| -> Result<Opaque<ExceptionClass>, Error> {
+        let class = m.define_error(name, superclass)?;
+        class.include_module(tag)?;
+        Ok(class.into())
+    };
+    // ClosedQueueError is core Ruby (< StopIteration); fall back to StopIteration if it were missing.
+    let closed_queue = ruby
+        .class_object()
+        .const_get::<_, ExceptionClass>("ClosedQueueError")
+        .unwrap_or_else(|_| ruby.exception_stop_iteration());
     let classes = Classes {
-        error: error.into(),
-        process: m.define_error("ProcessError", error)?.into(),
-        closed: m.define_error("ClosedError", error)?.into(),
-        owner_dead: m.define_error("OwnerDeadError", error)?.into(),
+        process: define("ProcessError", ruby.exception_thread_error())?,
+        closed: define("ClosedError", ruby.exception_io_error())?,
+        closed_queue: define("ClosedQueueError", closed_queue)?,
+        incompatible: define("IncompatibleError", ruby.exception_type_error())?,
+        internal: define("InternalError", ruby.exception_runtime_error())?,
+        owner_dead: define("OwnerDeadError", ruby.exception_standard_error())?,
     };
     let _ = CLASSES.set(classes);
     Ok(())
@@ -76,14 +92,20 @@ fn owner_dead_with(ruby: &Ruby, pid: u32, msg: String) -> Error {
     }
 }
 
-/// `ProcessShared::Error` with a message.
-pub fn error(ruby: &Ruby, msg: impl Into<String>) -> Error {
-    Error::new(class(ruby, |c| c.error), msg.into())
+/// `ProcessShared::IncompatibleError` (a `TypeError`): a named object of another class or layout, or a
+/// file under that name that is not one of ours.
+pub fn incompatible(ruby: &Ruby, msg: impl Into<String>) -> Error {
+    Error::new(class(ruby, |c| c.incompatible), msg.into())
 }
 
-/// `ProcessShared::Error`: an internal failure that is not the caller's fault.
+/// `ProcessShared::ClosedQueueError` (a `::ClosedQueueError`): a push on a closed queue.
+pub fn closed_queue(ruby: &Ruby) -> Error {
+    Error::new(class(ruby, |c| c.closed_queue), "queue closed")
+}
+
+/// `ProcessShared::InternalError` (a `RuntimeError`): an internal failure that is not the caller's fault.
 pub fn internal(ruby: &Ruby, msg: &str) -> Error {
-    Error::new(class(ruby, |c| c.error), format!("internal error: {msg}"))
+    Error::new(class(ruby, |c| c.internal), format!("internal error: {msg}"))
 }
 
 /// The matching `Errno::*` exception, with a message saying what failed.

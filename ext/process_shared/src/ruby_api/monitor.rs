@@ -79,14 +79,19 @@ impl Monitor {
         }
     }
 
-    fn synchronize(ruby: &Ruby, rb_self: &Monitor) -> Result<Value, Error> {
+    /// `synchronize(on_owner_dead: nil) { }`: as `Mutex#synchronize` (see [`mutex::repair`]).
+    fn synchronize(ruby: &Ruby, rb_self: &Monitor, argv: &[Value]) -> Result<Value, Error> {
         if !ruby.block_given() {
-            return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
+            // As ::Monitor#synchronize (Thread::Mutex#synchronize raises ThreadError instead).
+            return Err(Error::new(ruby.exception_local_jump_error(), "no block given"));
         }
+        let on_owner_dead = args::on_owner_dead(ruby, argv)?;
         let raw = rb_self.sh.pin(ruby)?;
         if let Acquired::OwnerDied(pid) = Self::acquire(ruby, &raw)? {
-            let _ = leave(ruby, &raw);
-            return Err(errors::owner_dead(ruby, pid));
+            if let Err(e) = mutex::repair(ruby, on_owner_dead, pid) {
+                let _ = leave(ruby, &raw);
+                return Err(e);
+            }
         }
         let out = ruby.yield_values::<(), Value>(());
         let exited = leave(ruby, &raw);
@@ -172,7 +177,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("enter", method!(Monitor::enter, 0))?;
     c.define_method("exit", method!(Monitor::exit, 0))?;
     c.define_method("try_enter", method!(Monitor::try_enter, -1))?;
-    c.define_method("synchronize", method!(Monitor::synchronize, 0))?;
+    c.define_method("synchronize", method!(Monitor::synchronize, -1))?;
     c.define_method("mon_locked?", method!(Monitor::is_locked, 0))?;
     c.define_method("mon_owned?", method!(Monitor::is_owned, 0))?;
     c.define_method("mon_count", method!(Monitor::count, 0))?;

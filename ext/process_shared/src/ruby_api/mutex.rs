@@ -112,14 +112,20 @@ impl Mutex {
         Ok(rb_self.sh.get(ruby)?.is_owned_by(me()))
     }
 
-    fn synchronize(ruby: &Ruby, rb_self: &Mutex) -> Result<Value, Error> {
+    /// `synchronize(on_owner_dead: nil) { }`: the block's value. After a take-over from a dead owner,
+    /// `on_owner_dead` runs holding the lock and then the block (see [`repair`]); without it the lock is
+    /// released and `OwnerDeadError` raised.
+    fn synchronize(ruby: &Ruby, rb_self: &Mutex, argv: &[Value]) -> Result<Value, Error> {
         if !ruby.block_given() {
             return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
+        let on_owner_dead = args::on_owner_dead(ruby, argv)?;
         let raw = rb_self.sh.pin(ruby)?;
         if let Acquired::OwnerDied(pid) = Self::acquire(ruby, &raw)? {
-            let _ = raw.unlock(me());
-            return Err(errors::owner_dead(ruby, pid));
+            if let Err(e) = repair(ruby, on_owner_dead, pid) {
+                let _ = raw.unlock(me());
+                return Err(e);
+            }
         }
         let out = ruby.yield_values::<(), Value>(());
         // The block may have unlocked it itself (or slept and relocked); only release what we hold.
@@ -130,6 +136,21 @@ impl Mutex {
     fn owner_pid(ruby: &Ruby, rb_self: &Mutex) -> Result<Option<u32>, Error> {
         Ok(rb_self.sh.get(ruby)?.owner_pid())
     }
+}
+
+/// After a block-taking acquirer (`synchronize`, `with_write_lock`) took its lock over from the dead
+/// `pid`, holding it: without a handler, the `OwnerDeadError` to raise once the caller has released the
+/// lock; with one, call it with that error (it repairs the data, as a C program does before
+/// `pthread_mutex_consistent`): `Ok` to go on and run the block, or what it raised, for the caller to
+/// release the lock and raise.
+pub(crate) fn repair(ruby: &Ruby, on_owner_dead: Option<Value>, pid: u32) -> Result<(), Error> {
+    let error = errors::owner_dead(ruby, pid);
+    // (Not an exception object only if making the OwnerDeadError itself failed: that failure is raised.)
+    let exception = error.value().and_then(magnus::Exception::from_value);
+    let (Some(handler), Some(exception)) = (on_owner_dead, exception) else {
+        return Err(error);
+    };
+    handler.funcall::<_, _, Value>("call", (exception,)).map(|_| ())
 }
 
 /// Release a lock taken by a wait that is then interrupted (see [`RawMutex::give_back`]).
@@ -174,7 +195,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("try_lock", method!(Mutex::try_lock, -1))?;
     c.define_method("locked?", method!(Mutex::is_locked, 0))?;
     c.define_method("owned?", method!(Mutex::is_owned, 0))?;
-    c.define_method("synchronize", method!(Mutex::synchronize, 0))?;
+    c.define_method("synchronize", method!(Mutex::synchronize, -1))?;
     c.define_method("owner_pid", method!(Mutex::owner_pid, 0))?;
     shared::define_lifecycle!(c, Mutex);
     Ok(())

@@ -70,13 +70,16 @@ impl Queue {
         let (format, found) = (q.held(ruby)?.q().format(), q.held(ruby)?.q().max());
         let name = spec.name.as_str();
         if format != QUEUE_FORMAT {
-            return Err(errors::error(
+            return Err(errors::incompatible(
                 ruby,
                 format!("named Queue {name:?} has queue format {format}, not {QUEUE_FORMAT} (made by another version; left alone)"),
             ));
         }
         if found != max {
-            return Err(errors::error(ruby, format!("named Queue {name:?} has max {found}, not {max} (0: none)")));
+            return Err(errors::incompatible(
+                ruby,
+                format!("named Queue {name:?} has max {found}, not {max} (0: none)"),
+            ));
         }
         Ok(ruby.obj_wrap_as(q, class))
     }
@@ -85,9 +88,16 @@ impl Queue {
         Ok(Held(self.region.pin(ruby)?, self.region.len()))
     }
 
-    /// `_push(bytes, timeout)`: true once enqueued, nil on timeout. `ClosedQueueError` if closed (also
-    /// while waiting), `ArgumentError` if larger than the capacity.
-    fn push(ruby: &Ruby, rb_self: &Self, bytes: RString, timeout: Value) -> Result<Option<bool>, Error> {
+    /// `_push(bytes, non_block, timeout)`: true once enqueued, nil on timeout. `ClosedQueueError` if
+    /// closed (also while waiting), `ThreadError` if `non_block` and full, `ArgumentError` if larger than
+    /// the capacity.
+    fn push(
+        ruby: &Ruby,
+        rb_self: &Self,
+        bytes: RString,
+        non_block: bool,
+        timeout: Value,
+    ) -> Result<Option<bool>, Error> {
         let deadline = args::deadline(args::timeout(ruby, Some(timeout))?);
         // Copied while we hold the GVL: the String may change or go once we release it.
         // SAFETY: the bytes are copied before any Ruby code can run.
@@ -105,14 +115,15 @@ impl Queue {
             }
         };
         // Fast path with the GVL held (no wait needed); else wait with it released.
-        let pushed = match q.try_push(me, &data) {
+        let pushed = match q.try_push(me, &data, non_block) {
             Some(out) => Some(out),
-            None => nogvl::wait(ruby, || q.push_step(me, &data, deadline, true), undo)?,
+            None => nogvl::wait(ruby, || q.push_step(me, &data, non_block, deadline, true), undo)?,
         };
         match pushed {
             None => Ok(None),
             Some(PushOutcome::Pushed(_)) => Ok(Some(true)),
-            Some(PushOutcome::Closed) => Err(Error::new(closed_queue_error(ruby), "queue closed")),
+            Some(PushOutcome::Closed) => Err(errors::closed_queue(ruby)),
+            Some(PushOutcome::Full) => Err(Error::new(ruby.exception_thread_error(), "queue full")),
         }
     }
 
@@ -170,7 +181,11 @@ impl Queue {
         Ok(rb_self)
     }
 
+    /// `closed?`: true once closed (by any process), or once this handle was released (`Queue.open`).
     fn is_closed(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        if rb_self.region.is_closed() {
+            return Ok(true);
+        }
         Ok(rb_self.held(ruby)?.q().is_closed())
     }
 
@@ -189,7 +204,17 @@ impl Queue {
         self.capacity
     }
 
+    /// `_release` (what `Queue.open` does after its block): unmap this process's handle, leaving the queue
+    /// open for everyone else (`close` closes it for every process, as `Thread::Queue#close` does).
+    /// Nothing is held in there between calls: every call pins the region while it uses it.
+    fn release(&self) {
+        self.region.close();
+    }
+
     fn inspect(ruby: &Ruby, rb_self: Obj<Self>) -> Result<String, Error> {
+        if rb_self.region.is_closed() {
+            return Ok(format!("#<{} (released)>", args::class_name(rb_self.as_value())));
+        }
         let held = rb_self.held(ruby)?;
         let q = held.q();
         let max = match q.max() {
@@ -207,18 +232,12 @@ impl Queue {
     }
 }
 
-fn closed_queue_error(ruby: &Ruby) -> magnus::ExceptionClass {
-    // ClosedQueueError is core Ruby (< StopIteration); fall back to StopIteration if it were missing.
-    ruby.class_object()
-        .const_get::<_, magnus::ExceptionClass>("ClosedQueueError")
-        .unwrap_or_else(|_| ruby.exception_stop_iteration())
-}
-
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     let c = m.define_class("Queue", ruby.class_object())?;
-    c.define_private_method("_push", method!(Queue::push, 2))?;
+    c.define_private_method("_push", method!(Queue::push, 3))?;
     c.define_private_method("_pop", method!(Queue::pop, 2))?;
     c.define_private_method("_unshift", method!(Queue::unshift, 1))?;
+    c.define_private_method("_release", method!(Queue::release, 0))?;
     c.singleton_class()?.define_private_method("_create", method!(Queue::create, 2))?;
     c.singleton_class()?.define_private_method("_create_named", method!(Queue::create_named, -1))?;
     c.define_method("size", method!(Queue::size, 0))?;

@@ -231,16 +231,21 @@ impl ReadWriteLock {
         }
     }
 
-    /// `with_write_lock { }`: the block's value. `OwnerDeadError` is raised after unlocking.
-    fn with_write_lock(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+    /// `with_write_lock(on_owner_dead: nil) { }`: the block's value. After a take-over from a dead writer,
+    /// as `Mutex#synchronize` (see [`mutex::repair`]): `on_owner_dead` runs holding the write lock, else
+    /// `OwnerDeadError` is raised after unlocking.
+    fn with_write_lock(ruby: &Ruby, rb_self: &Self, argv: &[Value]) -> Result<Value, Error> {
         if !ruby.block_given() {
             return Err(Error::new(ruby.exception_thread_error(), "must be called with a block"));
         }
+        let on_owner_dead = args::on_owner_dead(ruby, argv)?;
         let rw = rb_self.lock(ruby)?;
         let acquired = Self::take_write(ruby, &rw, Patience::FOREVER)?;
         if let Some(Acquired::OwnerDied(pid)) = acquired {
-            let _ = Self::leave_write(ruby, &rw);
-            return Err(errors::owner_dead(ruby, pid));
+            if let Err(e) = mutex::repair(ruby, on_owner_dead, pid) {
+                let _ = Self::leave_write(ruby, &rw);
+                return Err(e);
+            }
         }
         let out = ruby.yield_values::<(), Value>(());
         if rw.is_write_owned_by(me()) {
@@ -316,7 +321,7 @@ pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
     c.define_method("acquire_write_lock", method!(ReadWriteLock::acquire_write_lock, 0))?;
     c.define_method("release_write_lock", method!(ReadWriteLock::release_write_lock, 0))?;
     c.define_method("try_write_lock", method!(ReadWriteLock::try_write_lock, -1))?;
-    c.define_method("with_write_lock", method!(ReadWriteLock::with_write_lock, 0))?;
+    c.define_method("with_write_lock", method!(ReadWriteLock::with_write_lock, -1))?;
     c.define_method("write_locked?", method!(ReadWriteLock::is_write_locked, 0))?;
     c.define_method("has_waiters?", method!(ReadWriteLock::has_waiters, 0))?;
     c.define_method("close", method!(ReadWriteLock::close, 0))?;

@@ -62,10 +62,10 @@ impl Region {
     }
 
     /// The object called `spec.name` (of Ruby class `what`, `len` bytes), created (and then `init`ed, before
-    /// any other process can see it) unless it exists. `ProcessShared::Error` if the name belongs to another
-    /// class or layout; the matching `Errno` for `EEXIST`, `ENOENT`, `EACCES`... Waiting for another process
-    /// that holds the object's lock (a creator initialising it) goes through the interruptible no-GVL helper,
-    /// so `init` runs without the GVL: it must not touch Ruby objects.
+    /// any other process can see it) unless it exists. `ProcessShared::IncompatibleError` if the name belongs
+    /// to another class or layout; the matching `Errno` for `EEXIST`, `ENOENT`, `EACCES`... Waiting for
+    /// another process that holds the object's lock (a creator initialising it) goes through the
+    /// interruptible no-GVL helper, so `init` runs without the GVL: it must not touch Ruby objects.
     pub fn named(
         ruby: &Ruby,
         spec: &NamedSpec,
@@ -85,23 +85,23 @@ impl Region {
         let n = attached.map_err(|e| match e {
             NamedError::Io(e) => errors::io(ruby, e, &format!("opening named object {:?}", spec.name)),
             NamedError::WrongClass(found) => {
-                errors::error(ruby, format!("named object {:?} is a {}, not a {what}", spec.name, class_name_of(found)))
+                errors::incompatible(ruby, format!("named object {:?} is a {}, not a {what}", spec.name, class_name_of(found)))
             }
             NamedError::WrongSize(found) => {
-                errors::error(ruby, format!("named object {:?} is a {what} of {found} bytes, not of {len}", spec.name))
+                errors::incompatible(ruby, format!("named object {:?} is a {what} of {found} bytes, not of {len}", spec.name))
             }
             NamedError::NotOurs => {
-                errors::error(ruby, format!("{:?} exists but is not a process_shared object (left alone)", spec.name))
+                errors::incompatible(ruby, format!("{:?} exists but is not a process_shared object (left alone)", spec.name))
             }
-            NamedError::NotRegular(kind) => errors::error(
+            NamedError::NotRegular(kind) => errors::incompatible(
                 ruby,
                 format!("{:?} exists but is not a regular file ({kind}): not a process_shared object (left alone)", spec.name),
             ),
-            NamedError::Truncated { size, need } => errors::error(
+            NamedError::Truncated { size, need } => errors::incompatible(
                 ruby,
                 format!("named object {:?} is truncated: {size} bytes, a {what} of {len} bytes needs {need} (left alone)", spec.name),
             ),
-            NamedError::Unfinished { size, need } => errors::error(
+            NamedError::Unfinished { size, need } => errors::incompatible(
                 ruby,
                 format!(
                     "{:?} is unfinished (zeroed: a creator died, or not ours) and of {size} bytes, not the {need} a {what} \

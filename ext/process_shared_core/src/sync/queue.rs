@@ -124,6 +124,8 @@ pub enum PushOutcome {
     Pushed(Pushed),
     /// The queue is closed: nothing was enqueued.
     Closed,
+    /// Full, and the caller asked not to wait: nothing was enqueued.
+    Full,
 }
 
 /// The outcome of a pop step.
@@ -331,13 +333,14 @@ impl<'a> QueueRef<'a> {
     // ----- operations ----------------------------------------------------------------------------------
 
     /// One blocking step of a push of `bytes` (which must satisfy [`QueueRef::fits_at_all`]): waits while
-    /// the queue is full. Locks and unlocks within the call, so it can simply be called again after
-    /// `Interrupted`; on any outcome but `Done(Pushed)` nothing was enqueued.
+    /// the queue is full (unless `non_block`: then `Full`). Locks and unlocks within the call, so it can
+    /// simply be called again after `Interrupted`; on any outcome but `Done(Pushed)` nothing was enqueued.
     #[cold]
     pub fn push_step(
         &self,
         me: Owner,
         bytes: &[u8],
+        non_block: bool,
         deadline: Option<Deadline>,
         interruptible: bool,
     ) -> Wait<PushOutcome> {
@@ -345,7 +348,7 @@ impl<'a> QueueRef<'a> {
             return out;
         }
         loop {
-            if let Some(out) = self.push_locked(me, bytes) {
+            if let Some(out) = self.push_locked(me, bytes, non_block) {
                 return Wait::Done(out);
             }
             if let Some(out) = self.wait_on(&self.hdr.not_full, me, deadline, interruptible) {
@@ -355,28 +358,36 @@ impl<'a> QueueRef<'a> {
     }
 
     /// A push that never sleeps (for the caller's fast path, with the GVL held): `None` if the lock is
-    /// busy or the queue full.
+    /// busy, or the queue full and `non_block` false.
     #[inline]
-    pub fn try_push(&self, me: Owner, bytes: &[u8]) -> Option<PushOutcome> {
+    pub fn try_push(&self, me: Owner, bytes: &[u8], non_block: bool) -> Option<PushOutcome> {
         if !self.try_lock(me) {
             return None;
         }
-        let out = self.push_locked(me, bytes);
+        let out = self.push_locked(me, bytes, non_block);
         if out.is_none() {
             self.unlock(me);
         }
         out
     }
 
-    /// Holding the mutex: push if there is room (and unlock), else `None` (still locked).
-    fn push_locked(&self, me: Owner, bytes: &[u8]) -> Option<PushOutcome> {
+    /// Holding the mutex: push if there is room (and unlock), or say why not (and unlock); `None` (still
+    /// locked) if the caller should wait.
+    fn push_locked(&self, me: Owner, bytes: &[u8], non_block: bool) -> Option<PushOutcome> {
+        let record = (RECORD_HEADER + bytes.len()) as u64;
+        let f = self.fields();
+        let room = self.has_room(&f, record);
+        // In Thread::SizedQueue#push's order: full and `non_block` is "full" even when closed; else closed
+        // is "closed" whether full or not.
+        if !room && non_block {
+            self.unlock(me);
+            return Some(PushOutcome::Full);
+        }
         if self.is_closed() {
             self.unlock(me);
             return Some(PushOutcome::Closed);
         }
-        let record = (RECORD_HEADER + bytes.len()) as u64;
-        let f = self.fields();
-        if !self.has_room(&f, record) {
+        if !room {
             return None;
         }
         self.write_ring(f[1], &(bytes.len() as u32).to_le_bytes());
