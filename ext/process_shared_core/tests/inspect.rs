@@ -246,8 +246,9 @@ fn objects_created_and_removed_while_listed() {
     });
     let mut seen = [0usize; 2];
     let start = std::time::Instant::now();
-    // Until the child made 300 objects (a count it bumps: the parent waits for progress, not for time).
-    while made.load(std::sync::atomic::Ordering::Relaxed) < 300 && start.elapsed() < LIMIT {
+    // Until the child made 300 objects (a count it bumps: the parent waits for progress, not for time) and
+    // one was seen whole (on a loaded host the child may make 300 before the parent lists once).
+    while (made.load(std::sync::atomic::Ordering::Relaxed) < 300 || seen[0] == 0) && start.elapsed() < LIMIT {
         for r in inspect::list().unwrap().into_iter().filter(|r| r.name.starts_with(&tag)) {
             match r.object {
                 Ok(o) => {
