@@ -8,6 +8,7 @@
 //! - [`arena`]: 64-byte shared slots for the primitives, carved out of shared chunks.
 //! - [`named`]: objects in named POSIX shared memory, with a header saying what they are.
 //! - [`inspect`]: reading named objects without their locks, for operators and exporters.
+//! - [`marshal`]: which Marshal streams Ruby's `Marshal.load` may be given safely.
 //!
 //! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow
 //! path that sleeps on a shared futex word and returns [`sync::Wait::Interrupted`] when a signal arrives,
@@ -19,6 +20,7 @@
 
 pub mod arena;
 pub mod inspect;
+pub mod marshal;
 pub mod named;
 pub mod sync;
 pub mod sys;
