@@ -7,8 +7,6 @@ use magnus::scan_args::{get_kwargs, scan_args};
 use magnus::{prelude::*, Error, Float, Integer, RHash, Ruby, Value};
 use process_shared_core::sys::Deadline;
 
-use crate::ruby_api::shared::NamedSpec;
-
 /// Decode a timeout: `nil` (or absent) → `None` (no timeout: forever, or "do not wait" for `try_*` calls);
 /// a non-negative Integer or Float (or other Real, e.g. Rational) → that many seconds, clamped to
 /// [`Deadline::MAX_TIMEOUT`] (about 34 years, i.e. forever). So `Float::INFINITY` and huge Integers are
@@ -159,6 +157,13 @@ pub fn index(ruby: &Ruby, v: Value, len: usize, what: &str) -> Result<usize, Err
             format!("index {} outside of {what} bounds: {}...{n}", v.inspect(), -n),
         )),
     }
+}
+
+/// Where a new object lives: `name:`, `mode:` and `create:` from Ruby, for a named object.
+pub struct NamedSpec {
+    pub name: String,
+    pub mode: u32,
+    pub create: process_shared_core::sys::shm::Create,
 }
 
 /// Decode `name:`, `mode:` and `create:` of a named object: `TypeError` for a non-String name or a

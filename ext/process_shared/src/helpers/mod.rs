@@ -1,4 +1,5 @@
 //! Helpers shared by the Ruby classes.
 
 pub mod args;
+pub mod errors;
 pub mod nogvl;

@@ -31,7 +31,7 @@ use process_shared_core::sys::Deadline;
 
 use super::args::Patience;
 
-use crate::ruby_api::errors;
+use crate::helpers::errors;
 
 struct Slot<F, R> {
     func: Option<F>,

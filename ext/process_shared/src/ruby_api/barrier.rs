@@ -4,8 +4,8 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Arrived, RawBarrier};
 
-use super::errors;
 use super::shared::{self, NamedSpec, Primitive, Shared};
+use crate::helpers::errors;
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Barrier", free_immediately, size)]

@@ -5,11 +5,11 @@ use std::cell::Cell;
 use magnus::{function, method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
 use process_shared_core::sync::RawCondvar;
 
-use super::errors;
 use super::monitor::Monitor;
 use super::mutex::Mutex;
 use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
+use crate::helpers::errors;
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::ConditionVariable", free_immediately, size)]

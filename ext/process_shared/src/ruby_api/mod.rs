@@ -1,5 +1,6 @@
 //! Ruby classes, one file each, each with its own `init`.
 
+use crate::helpers::errors;
 use magnus::{function, prelude::*, Error, Ruby};
 
 pub mod atomic_integer;
@@ -7,7 +8,6 @@ pub mod barrier;
 pub mod condition_variable;
 pub mod count_down_latch;
 pub mod counters;
-pub mod errors;
 pub mod event;
 pub mod monitor;
 pub mod mutex;

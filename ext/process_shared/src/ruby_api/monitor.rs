@@ -4,10 +4,11 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, MonitorError, Owner, RawMonitor};
 
+use super::mutex;
 use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
-use super::{errors, mutex};
 use crate::helpers::args::{self, Patience};
+use crate::helpers::errors;
 use crate::helpers::nogvl;
 
 #[magnus::wrap(class = "ProcessShared::Monitor", free_immediately, size)]

@@ -3,10 +3,10 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, Owner, RawMutex};
 
-use super::errors;
 use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::{self, me};
 use crate::helpers::args::{self, Patience};
+use crate::helpers::errors;
 use crate::helpers::nogvl;
 
 #[magnus::wrap(class = "ProcessShared::Mutex", free_immediately, size)]

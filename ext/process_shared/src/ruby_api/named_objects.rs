@@ -6,7 +6,7 @@ use magnus::{prelude::*, Error, IntoValue, RArray, RHash, Ruby, Value};
 use process_shared_core::inspect::{self, Field, Holder, Report};
 use process_shared_core::sys::owner::Liveness;
 
-use super::errors;
+use crate::helpers::errors;
 
 /// Every named object of this machine (`Errno::*` if the directory cannot be read; `Errno::ENOTSUP` on
 /// macOS, which has no directory of shm objects).

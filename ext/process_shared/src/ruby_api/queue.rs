@@ -6,9 +6,9 @@
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, RString, Ruby, Value};
 use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, QUEUE_FORMAT, RECORD_HEADER};
 
-use super::errors;
 use super::shared::{NamedSpec, Pin, Region};
 use super::threads::me;
+use crate::helpers::errors;
 use crate::helpers::{args, nogvl};
 
 /// The largest capacity, in bytes (1 GiB).

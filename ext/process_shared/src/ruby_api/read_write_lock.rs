@@ -9,11 +9,11 @@ use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, 
 use process_shared_core::sync::{Acquired, Owner, RawRwLock, READER_SLOTS};
 use process_shared_core::sys::owner::current_id;
 
-use super::errors;
 use super::mutex;
 use super::shared::{self, NamedSpec, Pin, Region};
 use super::threads::{self, me};
 use crate::helpers::args::{self, Patience};
+use crate::helpers::errors;
 use crate::helpers::nogvl;
 
 #[magnus::wrap(class = "ProcessShared::ReadWriteLock", free_immediately, size)]

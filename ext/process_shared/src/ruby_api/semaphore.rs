@@ -5,9 +5,9 @@ use std::cell::Cell;
 use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{suspects, Owner, PostError, RawSemaphore};
 
-use super::errors;
 use super::shared::{self, NamedSpec, Primitive, Shared};
 use super::threads::me;
+use crate::helpers::errors;
 use crate::helpers::{args, nogvl};
 
 #[magnus::wrap(class = "ProcessShared::Semaphore", free_immediately, size)]

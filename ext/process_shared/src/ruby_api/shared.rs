@@ -16,10 +16,10 @@ use magnus::{Error, Ruby};
 use process_shared_core::arena::{Arena, Slot};
 use process_shared_core::named::{self, Named, NamedError};
 use process_shared_core::sync::Wait;
-use process_shared_core::sys::shm::{self, Create};
+use process_shared_core::sys::shm;
 use process_shared_core::sys::SharedMapping;
 
-use super::errors;
+use crate::helpers::errors;
 use crate::helpers::nogvl;
 
 /// What keeps a region's bytes mapped.
@@ -29,12 +29,7 @@ enum Backing {
     Named(Named),
 }
 
-/// Where a new object lives: `name:`, `mode:` and `create:` from Ruby, for a named object.
-pub struct NamedSpec {
-    pub name: String,
-    pub mode: u32,
-    pub create: Create,
-}
+pub use crate::helpers::args::NamedSpec;
 
 pub struct Region {
     ptr: Cell<*mut u8>,

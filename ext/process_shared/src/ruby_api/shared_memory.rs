@@ -18,9 +18,9 @@ use magnus::{
     Symbol, Value,
 };
 
-use super::errors;
 use super::shared::{NamedSpec, Region};
 use crate::helpers::args;
+use crate::helpers::errors;
 use process_shared_core::marshal;
 
 /// Header of a stored object: this magic, then the Marshal payload's length (u32 little-endian).
