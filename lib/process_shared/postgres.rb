@@ -116,12 +116,7 @@ module ProcessShared
     # @return [Boolean] whether there was one
     def unlink(name)
       check_name(name)
-      exec_in_transaction(<<~SQL, [namespace, name]).cmd_tuples.positive?
-        DELETE FROM process_shared_items WHERE namespace = $1 AND name = $2;
-        DELETE FROM process_shared_counters WHERE namespace = $1 AND name = $2;
-        DELETE FROM process_shared_waiters WHERE namespace = $1 AND name = $2;
-        DELETE FROM process_shared_objects WHERE namespace = $1 AND name = $2
-      SQL
+      query("SELECT process_shared_unlink($1, $2)", [namespace, name]).getvalue(0, 0)
     end
 
     # @return [Boolean] whether an object of that name exists
@@ -130,12 +125,11 @@ module ProcessShared
       query("SELECT 1 FROM process_shared_objects WHERE namespace = $1 AND name = $2", [namespace, name]).ntuples == 1
     end
 
-    # Every object of the namespace: name, kind, value, holder (as +process_shared list --json+ does).
+    # Every object of the namespace: name, kind, params, value, and the backend pid of a lock's holder.
     # @return [Array<Hash>]
     def objects
       query(<<~SQL, [namespace]).map { |r| r.transform_keys(&:to_sym) }
-        SELECT name, kind, params, value, token, holder_pid,
-               holder_pid IS NOT NULL AND process_shared_held(key, true) AS held
+        SELECT name, kind, params, value, process_shared_holder(key) AS holder_backend_pid
           FROM process_shared_objects WHERE namespace = $1 ORDER BY name
       SQL
     end
@@ -189,15 +183,6 @@ module ProcessShared
     def query(sql, params = [], session: self.session, &undo) = session.call(sql, params, &undo)
 
     private
-
-    def exec_in_transaction(sql, params)
-      s = session
-      s.conn.transaction do
-        result = nil
-        sql.split(";\n").each { |stmt| result = s.call(stmt, params) }
-        result
-      end
-    end
 
     def install_schema
       s = session

@@ -88,10 +88,14 @@ module ProcessShared
     alias << push
     alias enq push
 
-    # Removes and returns the oldest element, waiting while the queue is empty.
+    # Removes and returns the oldest element, waiting while the queue is empty. With a block, yields it and
+    # answers the block's value; if the block raises (or is interrupted), the element goes back to the front
+    # of the queue for another consumer. (Unlike on PostgreSQL, an element whose consumer is SIGKILLed inside
+    # the block is lost: the pop has already happened.)
     # @param non_block [Boolean] raise +ThreadError+ at once instead of waiting when empty
     # @param timeout [Numeric, nil] seconds to wait (nil: forever)
-    # @return [Object, nil] nil on timeout, or when the queue is closed and empty
+    # @yield [obj] the element, still owed to the queue until the block returns
+    # @return [Object, nil] nil on timeout, or when the queue is closed and empty (the block is not called)
     # @raise [ThreadError] if +non_block+ and the queue is empty
     # @raise [ArgumentError] if both +non_block+ and +timeout+ are given (as Ruby 3.2's +Queue#pop+)
     # @raise [TypeError, ArgumentError] if this process cannot load the element (its class is not defined
@@ -99,6 +103,27 @@ module ProcessShared
     def pop(non_block = false, timeout: nil) # rubocop:disable Style/OptionalBooleanParameter -- Thread::Queue's
       raise ArgumentError, "can't set a timeout if non_block is enabled" if non_block && !timeout.nil?
 
+      got = take(non_block, timeout)
+      return got&.first unless block_given? && got
+
+      done = false
+      begin
+        value = yield got.first
+        done = true
+        value
+      ensure
+        Thread.handle_interrupt(Object => :never) { _unshift(got.last) } unless done
+      end
+    end
+    alias shift pop
+    alias deq pop
+
+    alias length size
+
+    private
+
+    # [element, its dump] of the oldest element, or nil (timeout, or closed and empty).
+    def take(non_block, timeout)
       Thread.handle_interrupt(Object => :never) do
         bytes = nil
         begin
@@ -112,13 +137,11 @@ module ProcessShared
           raise
         end
         _unshift(bytes) if Thread.pending_interrupt? # it is raised as we leave: the element stays queued
-        obj
+        [obj, bytes]
       end
     end
-    alias shift pop
-    alias deq pop
 
-    alias length size
+    public
 
     # Whether this Ruby's +Thread::Queue#freeze+ raises +TypeError+ (3.3 and later: a frozen queue could
     # still change); a ProcessShared::Queue follows the running Ruby.

@@ -3,10 +3,11 @@
 module ProcessShared
   class Postgres
     # @!visibility private
-    # The one lock protocol of the backend (see {Schema}: +process_shared_lock+/+_unlock+), used by
-    # {Mutex} and the write side of {ReadWriteLock}: an advisory lock of the owner's session, waited for in
-    # the server's lock queue (with +lock_timeout+ for a deadline), plus the row naming the holder, so that
-    # the next acquirer learns of a holder that died holding it, and a fencing token per acquisition.
+    # The one lock protocol of the backend (see {Schema}: +process_shared_lock+ and +_unlock+), used by
+    # {Mutex} and {ReadWriteLock}: an advisory lock of the owner's session, waited for in the server's lock
+    # queue (with +lock_timeout+ for a deadline), and the lock's two sequences, which tell the next acquirer
+    # of a holder that died holding it and give each acquisition its fencing token. Which locks the owner
+    # holds, the session records ({Session#holds}): a session is one owner's.
     module ExclusiveLock
       # @return [Integer, nil] the fencing token of the calling owner's hold (strictly increasing across
       #   the acquisitions of this lock, by anyone); nil unless the caller holds it
@@ -17,64 +18,92 @@ module ProcessShared
 
       private
 
+      # The fast path of an exclusive acquire: takes the lock if it is free and advances the sequence
+      # (CASE orders the two); NULL if the lock is held.
+      TRY_LOCK = "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval($2::regclass) END"
+      # An even value after the advance: the last holder died; one more advance marks its hold released.
+      ADVANCE = "SELECT nextval($1::regclass)"
+      # The fast path of a read lock: the share if no writer holds it, and the sequence's value then (odd:
+      # the last writer died holding it).
+      TRY_READ = "SELECT CASE WHEN pg_try_advisory_lock_shared($1) THEN " \
+                 "coalesce(pg_sequence_last_value($2::regclass), 0) END"
+      AFTER_READ = "SELECT * FROM process_shared_after_read_lock($1)"
+      WAIT = "SELECT * FROM process_shared_lock($1, $2, $3, $4)"
+      # A clean release: the sequence advances before the advisory lock goes (CASE orders them), so an
+      # acquirer never finds the lock free and the value odd.
+      UNLOCK = "SELECT CASE WHEN nextval($2::regclass) > 0 THEN pg_advisory_unlock($1) END"
+
+      def seq = @seq ||= "process_shared_lock_#{[@key].pack("q>").unpack1("H*")}"
+
       # Takes the lock (wait_ms: -1 forever, 0 try, else at most that many ms). True if taken; raises
       # OwnerDeadError holding it after a take-over.
-      def acquire(wait_ms)
+      def acquire(wait_ms, shared: false)
         check_lost!
         s = @cluster.session
-        result = begin
-          query("SELECT * FROM process_shared_lock($1, $2, $3, $4, $5, false, $6, $7)",
-                [@ns, @name, @key, s.id, wait_ms, Process.pid, Base::HOST]) do |late|
-            # Taken after all, as the interrupt came: give it back.
-            release_taken(s) if late.ntuples == 1
-          end
-        rescue PG::Error => e
-          raise ProcessError, "#{self.class}: this thread holds #{@name} already" if relock?(e)
+        raise ProcessError, "#{self.class}: this thread holds #{@name} already" if !shared && s.holds.key?(@key)
 
-          raise
-        end
-        return false if result.ntuples.zero?
+        value, dead = shared ? take_read(s, wait_ms) : take(s, wait_ms)
+        return false if value.nil?
 
-        row = result[0]
-        s.holds[@key] = row["token"]
-        dead = row["dead_pid"]
-        if dead
-          raise OwnerDeadError.new("the owner of #{@name} (pid #{dead} on #{row["dead_host"]}) died holding it",
-                                   pid: dead)
-        end
+        shared ? s.shares[@key] += 1 : s.holds[@key] = (value + 1) / 2
+        raise OwnerDeadError, "a holder of #{@name} died holding it (its database session ended)" if dead
 
         true
       end
 
-      def release
-        s = @cluster.session
-        raise LockLostError.new("the lock #{@name} was lost with its connection", token: s.lost_holds.delete(@key)) if
-          s.lost_holds.key?(@key)
+      # [value, dead] once taken; nil if not.
+      def take(session, wait_ms)
+        value = session.call(TRY_LOCK, [@key, seq]).getvalue(0, 0)
+        return [value, false] if value&.odd?
+        return [session.call(ADVANCE, [seq]).getvalue(0, 0), true] if value
+        return nil if wait_ms.zero?
 
-        token = s.holds[@key]
-        begin
-          release_taken(s)
-        rescue ConnectionError
-          raise LockLostError.new("the lock #{@name} was lost with its connection", token: s.holds.delete(@key)) if
-            token
+        waited(session, wait_ms, false)
+      end
 
-          raise
-        rescue PG::Error => e
-          if e.result&.error_field(PG::PG_DIAG_SQLSTATE) == Session::NOT_HELD
-            raise ProcessError,
-                  "#{self.class}: this thread does not hold #{@name}"
+      def take_read(session, wait_ms)
+        value = session.call(TRY_READ, [@key, seq]).getvalue(0, 0)
+        return [value, false] if value&.even?
+        return session.call(AFTER_READ, [seq]).values[0] if value
+        return nil if wait_ms.zero?
+
+        waited(session, wait_ms, true)
+      end
+
+      # The slow path: waits in the server's lock queue. An interrupt cancels the wait; what it took anyway
+      # is given back.
+      def waited(session, wait_ms, shared)
+        result = session.call(WAIT, [@key, seq, wait_ms, shared]) { |late| give_back(session, late, shared) }
+        result.ntuples.zero? ? nil : result.values[0]
+      end
+
+      # After an interrupted wait: a finished one is released; a cancelled one may still have taken the
+      # advisory lock (session locks outlive the statement), so the server is asked.
+      def give_back(session, late, shared)
+        if late&.ntuples == 1
+          shared ? session.call("SELECT pg_advisory_unlock_shared($1)", [@key]) : session.call(UNLOCK, [@key, seq])
+        elsif session.call("SELECT process_shared_mine($1, $2)", [@key, shared]).getvalue(0, 0)
+          if shared
+            session.call("SELECT pg_advisory_unlock_shared($1)", [@key])
+          else
+            session.call("SELECT process_shared_unlock_after_cancel($1, $2)", [@key, seq])
           end
-
-          raise
         end
       end
 
-      def release_taken(session)
-        session.call("SELECT process_shared_unlock($1, $2, $3, $4)", [@ns, @name, @key, session.id])
-        session.holds.delete(@key)
-      end
+      def release
+        s = @cluster.session
+        check_lost!
+        token = s.holds[@key]
+        raise ProcessError, "#{self.class}: this thread does not hold #{@name}" unless token
 
-      def relock?(error) = error.result&.error_field(PG::PG_DIAG_SQLSTATE) == Session::RELOCK
+        begin
+          s.holds.delete(@key)
+          s.call(UNLOCK, [@key, seq])
+        rescue ConnectionError
+          raise LockLostError.new("the lock #{@name} was lost with its connection", token: token)
+        end
+      end
 
       # Tells the owner, once, that a hold it had was lost with its connection.
       def check_lost!
@@ -84,15 +113,15 @@ module ProcessShared
         raise LockLostError.new("the lock #{@name} was lost with its connection", token: s.lost_holds.delete(@key))
       end
 
-      # Whether the calling owner holds it, asked of the server (so a lost connection shows).
+      # Whether the calling owner holds it; the session is asked to answer, so a lost connection shows.
       def held_by_caller?
         check_lost!
         s = @cluster.session
         return false unless s.holds.key?(@key)
 
         begin
-          s.call("SELECT 1 FROM process_shared_objects WHERE namespace = $1 AND name = $2 AND holder_session = $3",
-                 [@ns, @name, s.id]).ntuples == 1
+          s.call("SELECT 1")
+          true
         rescue ConnectionError
           raise LockLostError.new("the lock #{@name} was lost with its connection", token: s.holds.delete(@key))
         end
@@ -171,11 +200,9 @@ module ProcessShared
       # @return [Boolean] whether the caller holds it
       def owned? = held_by_caller?
 
-      # @return [Integer, nil] pid (on its host) of the holder's process
-      def owner_pid
-        value_of("SELECT holder_pid FROM process_shared_objects WHERE namespace = $1 AND name = $2 " \
-                 "AND process_shared_held(key, true)")
-      end
+      # @return [Integer, nil] the backend pid of the holder's database session (its process may be on
+      #   another host; +pg_stat_activity+ tells more)
+      def owner_pid = query("SELECT process_shared_holder($1)", [@key]).getvalue(0, 0)
 
       # Locks, runs the block, unlocks; as {ProcessShared::Mutex#synchronize} (+on_owner_dead:+ included).
       def synchronize(on_owner_dead: nil, &block) = synchronized(on_owner_dead, &block)
@@ -208,25 +235,20 @@ module ProcessShared
 
       # @return [true]
       def acquire_read_lock
-        take_read(-1)
+        read_lock(-1)
       end
 
       # @return [Boolean] whether a share was taken within +timeout+ seconds (nil: do not wait)
-      def try_read_lock(timeout = nil) = take_read(timeout.nil? ? 0 : milliseconds(timeout))
+      def try_read_lock(timeout = nil) = read_lock(timeout.nil? ? 0 : milliseconds(timeout))
 
       # @return [true]
       # @raise [ProcessError] unless the caller holds a share
       def release_read_lock
-        # Asked first, so that the server does not warn of a lock this session does not hold.
-        ok = value_of(<<~SQL)
-          SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid()
-                           AND l.locktype = 'advisory' AND l.mode = 'ShareLock' AND l.granted AND l.objsubid = 1
-                           AND l.classid = ((o.key >> 32) & 4294967295)::oid AND l.objid = (o.key & 4294967295)::oid)
-                      THEN pg_advisory_unlock_shared(o.key) ELSE false END
-            FROM process_shared_objects o WHERE o.namespace = $1 AND o.name = $2
-        SQL
-        raise ProcessError, "#{self.class}: this thread holds no read lock on #{@name}" unless ok
+        s = @cluster.session
+        raise ProcessError, "#{self.class}: this thread holds no read lock on #{@name}" unless s.shares[@key].positive?
 
+        s.shares[@key] -= 1
+        s.call("SELECT pg_advisory_unlock_shared($1)", [@key])
         true
       end
 
@@ -279,19 +301,7 @@ module ProcessShared
 
       private
 
-      def take_read(wait_ms)
-        s = @cluster.session
-        result = query("SELECT * FROM process_shared_lock($1, $2, $3, $4, $5, true, $6, $7)",
-                       [@ns, @name, @key, s.id, wait_ms, Process.pid, Base::HOST]) do |late|
-          query("SELECT pg_advisory_unlock_shared($1)", [@key]) if late.ntuples == 1
-        end
-        return false if result.ntuples.zero?
-
-        dead = result[0]["dead_pid"]
-        raise OwnerDeadError.new("the writer of #{@name} (pid #{dead}) died holding it", pid: dead) if dead
-
-        true
-      end
+      def read_lock(wait_ms) = acquire(wait_ms, shared: true)
     end
   end
 end

@@ -10,11 +10,15 @@ module ProcessShared
     # - +process_shared_objects+: one row per object. +kind+ and +params+ (what it was created with) make a
     #   second open of another kind or shape fail; +key+ is the advisory-lock key (see {Postgres.key});
     #   +value+ is the counter of the kind (permits, integer, flag, count, arrivals); +generation+ counts
-    #   events (sets, barrier trips); +token+ counts acquisitions (the fencing token); +holder_session+
-    #   and +holder_pid+ name the session holding a mutex or write lock. A holder clears them as it unlocks,
-    #   before releasing the advisory lock; an acquirer that finds them set after taking the advisory lock
-    #   knows the holder's session ended holding it (the server releases a dead session's advisory locks),
-    #   so it takes over and is told ({OwnerDeadError}).
+    #   events (sets, barrier trips).
+    # - A sequence per lock (mutex, readers-writer lock), +process_shared_lock_<key in hex>+: each exclusive
+    #   acquisition and each clean release advance it by one, so it is odd while a writer holds the lock,
+    #   even otherwise. An exclusive acquirer whose advance lands on an even value knows the last holder's
+    #   session ended holding the lock (the server releases a dead session's advisory locks): it advances
+    #   once more and is told ({OwnerDeadError}). The fencing token of the hold is (value + 1) / 2: strictly
+    #   increasing. A sequence changes outside transactions and writes no row, so a lock round trip costs
+    #   little more than the bare advisory lock's. (After a server crash a sequence may jump ahead, which can
+    #   report one death that did not happen; tokens stay increasing.)
     # - +process_shared_counters+: the cells of a Counters, one row each (no false sharing of row locks).
     # - +process_shared_items+: the elements of a Queue (Marshal dumps), popped with +FOR UPDATE SKIP
     #   LOCKED+: an element is gone only when the popping transaction commits.
@@ -42,10 +46,6 @@ module ProcessShared
           value bigint NOT NULL DEFAULT 0,
           generation bigint NOT NULL DEFAULT 0,
           broken boolean NOT NULL DEFAULT false,
-          token bigint NOT NULL DEFAULT 0,
-          holder_session text,
-          holder_pid integer,
-          holder_host text,
           created_at timestamptz NOT NULL DEFAULT now(),
           PRIMARY KEY (namespace, name));
         CREATE TABLE IF NOT EXISTS process_shared_counters (
@@ -72,7 +72,7 @@ module ProcessShared
         -- Opens (creating if missing) an object; returns its kind and params (the caller checks them).
         CREATE OR REPLACE FUNCTION process_shared_open(ns text, nm text, k text, p text, ky bigint, v bigint,
                                                        cells integer)
-        RETURNS TABLE (kind text, params text) LANGUAGE plpgsql AS $$
+        RETURNS TABLE (kind text, params text) LANGUAGE plpgsql SET client_min_messages = warning AS $$
         BEGIN
           INSERT INTO process_shared_objects AS o (namespace, name, kind, params, key, value)
             VALUES (ns, nm, k, p, ky, v) ON CONFLICT DO NOTHING;
@@ -80,66 +80,103 @@ module ProcessShared
             INSERT INTO process_shared_counters (namespace, name, idx)
               SELECT ns, nm, i FROM generate_series(0, cells - 1) i ON CONFLICT DO NOTHING;
           END IF;
+          IF FOUND AND k IN ('mutex', 'read_write_lock') THEN
+            -- The lock's sequence (see process_shared_lock). The row's insert serialises its creation.
+            EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I', 'process_shared_lock_' || lpad(to_hex(ky), 16, '0'));
+          END IF;
           RETURN QUERY SELECT o.kind, o.params FROM process_shared_objects o
                         WHERE o.namespace = ns AND o.name = nm;
         END $$;
 
-        -- Lock protocol (mutex, write lock). wait_ms: 0 = try, -1 = forever. No row: not acquired (timeout).
-        -- Raises PS001 if this session holds it already.
-        CREATE OR REPLACE FUNCTION process_shared_lock(ns text, nm text, ky bigint, sess text, wait_ms integer,
-                                                       shared boolean, cpid integer, chost text)
-        RETURNS TABLE (token bigint, dead_pid integer, dead_host text) LANGUAGE plpgsql AS $$
+        -- The lock protocol (mutex, readers-writer lock), with the lock's sequence (process_shared_lock_<key
+        -- in hex>; see the module comment): its value is odd while an exclusive hold is on, even otherwise.
+        -- The fast path, a lock that is free, is one statement of the caller's (see ExclusiveLock); this
+        -- function is the waiting path. wait_ms: -1 = forever, else lock_timeout. No row: not acquired.
+        -- value: the sequence after the acquisition; dead: a holder's session ended holding the lock.
+        CREATE OR REPLACE FUNCTION process_shared_lock(ky bigint, seq text, wait_ms integer, shared boolean)
+        RETURNS TABLE (value bigint, dead boolean) LANGUAGE plpgsql AS $$
         DECLARE
-          r record;
+          v bigint;
         BEGIN
-          IF NOT shared THEN
-            PERFORM 1 FROM process_shared_objects o
-              WHERE o.namespace = ns AND o.name = nm AND o.holder_session = sess;
-            IF FOUND THEN
-              RAISE EXCEPTION 'this thread holds the lock already' USING ERRCODE = 'PS001';
-            END IF;
+          IF wait_ms > 0 THEN
+            PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
           END IF;
-          IF NOT (CASE WHEN shared THEN pg_try_advisory_lock_shared(ky) ELSE pg_try_advisory_lock(ky) END) THEN
-            IF wait_ms = 0 THEN
-              RETURN;
-            END IF;
-            IF wait_ms > 0 THEN
-              PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
-            END IF;
-            BEGIN
-              IF shared THEN PERFORM pg_advisory_lock_shared(ky); ELSE PERFORM pg_advisory_lock(ky); END IF;
-            EXCEPTION WHEN lock_not_available THEN
-              RETURN;
-            END;
-          END IF;
-          -- Read after taking the advisory lock (a new snapshot per statement; FOR UPDATE waits for an
-          -- unlocker's clearing to commit): a holder still named here died holding the lock.
-          SELECT o.holder_session, o.holder_pid, o.holder_host INTO r FROM process_shared_objects o
-            WHERE o.namespace = ns AND o.name = nm FOR UPDATE;
+          BEGIN
+            IF shared THEN PERFORM pg_advisory_lock_shared(ky); ELSE PERFORM pg_advisory_lock(ky); END IF;
+          EXCEPTION WHEN lock_not_available THEN
+            RETURN;
+          END;
           IF shared THEN
-            -- A reader after a dead writer: the reader takes it over (repairs) like a writer would.
-            IF r.holder_session IS NOT NULL THEN
-              UPDATE process_shared_objects o SET holder_session = NULL, holder_pid = NULL, holder_host = NULL
-                WHERE o.namespace = ns AND o.name = nm;
-            END IF;
-            RETURN QUERY SELECT 0::bigint, r.holder_pid, r.holder_host;
+            RETURN QUERY SELECT * FROM process_shared_after_read_lock(seq);
             RETURN;
           END IF;
-          RETURN QUERY UPDATE process_shared_objects o
-            SET token = o.token + 1, holder_session = sess, holder_pid = cpid, holder_host = chost
-            WHERE o.namespace = ns AND o.name = nm
-            RETURNING o.token, r.holder_pid, r.holder_host;
+          v := nextval(seq::regclass);
+          IF v % 2 = 0 THEN
+            RETURN QUERY SELECT nextval(seq::regclass), true;
+            RETURN;
+          END IF;
+          RETURN QUERY SELECT v, false;
         END $$;
 
-        -- Raises PS002 unless this session holds it.
-        CREATE OR REPLACE FUNCTION process_shared_unlock(ns text, nm text, ky bigint, sess text)
-        RETURNS void LANGUAGE plpgsql AS $$
+        -- A reader that got its share: an odd value means the last writer died holding the lock; it is
+        -- marked released (setval to the same value by every reader that saw it: readers exclude writers).
+        CREATE OR REPLACE FUNCTION process_shared_after_read_lock(seq text)
+        RETURNS TABLE (value bigint, dead boolean) LANGUAGE plpgsql AS $$
+        DECLARE
+          v bigint := coalesce(pg_sequence_last_value(seq::regclass), 0);
         BEGIN
-          UPDATE process_shared_objects o SET holder_session = NULL, holder_pid = NULL, holder_host = NULL
-            WHERE o.namespace = ns AND o.name = nm AND o.holder_session = sess;
-          IF NOT FOUND OR NOT pg_advisory_unlock(ky) THEN
-            RAISE EXCEPTION 'this thread does not hold the lock' USING ERRCODE = 'PS002';
+          IF v % 2 = 1 THEN
+            PERFORM setval(seq::regclass, v + 1);
+            RETURN QUERY SELECT v + 1, true;
+            RETURN;
           END IF;
+          RETURN QUERY SELECT v, false;
+        END $$;
+
+        -- Whether this session holds the advisory lock (after a cancelled acquire: it may).
+        CREATE OR REPLACE FUNCTION process_shared_mine(ky bigint, shared boolean)
+        RETURNS boolean LANGUAGE sql STABLE AS $$
+          SELECT EXISTS (SELECT 1 FROM pg_locks l
+            WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.mode = (CASE WHEN shared THEN 'ShareLock' ELSE 'ExclusiveLock' END)
+              AND l.classid = ((ky >> 32) & 4294967295)::oid AND l.objid = (ky & 4294967295)::oid)
+        $$;
+
+        -- Releases an exclusive hold whose acquire was cancelled after the advisory lock was granted: the
+        -- value is made even whether or not the acquire had counted itself (so such a cancel, in the
+        -- instant after a holder died, can hide that death from the next acquirer).
+        CREATE OR REPLACE FUNCTION process_shared_unlock_after_cancel(ky bigint, seq text)
+        RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+          IF coalesce(pg_sequence_last_value(seq::regclass), 0) % 2 = 1 THEN
+            PERFORM nextval(seq::regclass);
+          END IF;
+          RETURN pg_advisory_unlock(ky);
+        END $$;
+
+        -- The holder (backend pid) of an exclusive advisory lock, if any.
+        CREATE OR REPLACE FUNCTION process_shared_holder(ky bigint)
+        RETURNS integer LANGUAGE sql STABLE AS $$
+          SELECT l.pid FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.mode = 'ExclusiveLock'
+             AND l.classid = ((ky >> 32) & 4294967295)::oid AND l.objid = (ky & 4294967295)::oid
+           LIMIT 1
+        $$;
+
+        -- Removes an object: its row, cells, elements, waiters and sequences. Whether there was one.
+        CREATE OR REPLACE FUNCTION process_shared_unlink(ns text, nm text)
+        RETURNS boolean LANGUAGE plpgsql SET client_min_messages = warning AS $$
+        DECLARE
+          ky bigint;
+        BEGIN
+          DELETE FROM process_shared_objects o WHERE o.namespace = ns AND o.name = nm RETURNING o.key INTO ky;
+          DELETE FROM process_shared_items i WHERE i.namespace = ns AND i.name = nm;
+          DELETE FROM process_shared_counters c WHERE c.namespace = ns AND c.name = nm;
+          DELETE FROM process_shared_waiters w WHERE w.namespace = ns AND w.name = nm;
+          IF ky IS NOT NULL THEN
+            EXECUTE format('DROP SEQUENCE IF EXISTS %I', 'process_shared_lock_' || lpad(to_hex(ky), 16, '0'));
+          END IF;
+          RETURN ky IS NOT NULL;
         END $$;
 
         -- Whether anyone holds the advisory lock (exclusive or shared), without taking it.

@@ -7,11 +7,6 @@ module ProcessShared
     # channels it LISTENs on, and the one way every call is made, so that each call is interruptible and a
     # lost connection is noticed once, in one place.
     class Session
-      # SQLSTATEs the backend's functions raise (see {Schema}).
-      RELOCK = "PS001"
-      # (see RELOCK)
-      NOT_HELD = "PS002"
-
       # What the server or libpq says when the session itself is gone.
       GONE = [PG::ConnectionBad, PG::UnableToSend, PG::AdminShutdown, PG::CrashShutdown,
               PG::CannotConnectNow].freeze
@@ -22,6 +17,9 @@ module ProcessShared
       # told of move to the owner's next session as +lost_holds+.
       attr_reader :holds, :lost_holds
 
+      # Read locks this session holds: key => how many.
+      attr_reader :shares
+
       def initialize(conn)
         @conn = conn
         @id = SecureRandom.hex(12)
@@ -30,6 +28,7 @@ module ProcessShared
         @lost = false
         @holds = {}
         @lost_holds = {}
+        @shares = Hash.new(0)
         conn.type_map_for_results = PG::BasicTypeMapForResults.new(conn)
         # A session's own channel: condition-variable signals name it.
         listen("ps_s_#{@id}")
