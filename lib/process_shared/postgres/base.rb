@@ -104,6 +104,19 @@ module ProcessShared
         SQL
       end
 
+      # Adds +delta+ to the value of the row ($1, $2 and +where+ select it) as C's int64_t does: a bigint
+      # addition, and where that overflows (rarely), the same in numeric, wrapped.
+      def add(table, where, delta, *more)
+        value_of("UPDATE #{table} SET value = value + $3 WHERE namespace = $1 AND name = $2#{where} RETURNING value",
+                 delta, *more)
+      rescue PG::NumericValueOutOfRange
+        value_of("UPDATE #{table} SET value = process_shared_wrap(value::numeric + $3) " \
+                 "WHERE namespace = $1 AND name = $2#{where} RETURNING value", delta, *more)
+      end
+
+      # -v in int64_t (-(-2**63) is -2**63).
+      def negated(v) = v == -2**63 ? v : -v
+
       def int64(v, what = "value")
         raise TypeError, "#{what} must be an Integer, got #{v.class}" unless v.is_a?(Integer)
         raise RangeError, "#{what} #{v} is outside int64" unless v.between?(-2**63, 2**63 - 1)

@@ -150,12 +150,11 @@ module ProcessShared
 
       # @return [Integer] the new value (wraps as C int64_t)
       def increment(delta = 1)
-        value_of("UPDATE process_shared_objects SET value = process_shared_wrap(value::numeric + $3) " \
-                 "WHERE namespace = $1 AND name = $2 RETURNING value", int64(delta, "delta"))
+        add("process_shared_objects", "", int64(delta, "delta"))
       end
 
       # @return [Integer] the new value
-      def decrement(delta = 1) = increment(-int64(delta, "delta"))
+      def decrement(delta = 1) = increment(negated(int64(delta, "delta")))
 
       # @return [Boolean]
       def compare_and_set(expected, new)

@@ -87,8 +87,21 @@ module ProcessShared
 
       private
 
+      # Without +max+, one statement: the element goes in unless the queue is closed (a push racing a close
+      # is ordered before it). With +max+, process_shared_push orders the pushes to check the size exactly.
+      UNBOUNDED_PUSH = <<~SQL
+        WITH o AS (SELECT broken FROM process_shared_objects WHERE namespace = $1 AND name = $2),
+             i AS (INSERT INTO process_shared_items (namespace, name, payload)
+                     SELECT $1, $2, $3 FROM o WHERE NOT o.broken RETURNING 1)
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM i) THEN (SELECT 1 FROM (SELECT pg_notify($4, '')) n) ELSE -1 END
+      SQL
+
       def offer(item)
-        n = value_of("SELECT process_shared_push($1, $2, $3, $4, $5)", item, @max || 0, @channel)
+        n = if @max
+              value_of("SELECT process_shared_push($1, $2, $3, $4, $5)", item, @max, @channel)
+            else
+              value_of(UNBOUNDED_PUSH, item, @channel)
+            end
         raise ClosedQueueError, "queue closed" if n == -1
 
         n != -2

@@ -29,7 +29,8 @@ module ProcessShared
         @holds = {}
         @lost_holds = {}
         @shares = Hash.new(0)
-        conn.type_map_for_results = PG::BasicTypeMapForResults.new(conn)
+        # Applied to our results only: a connection given by the user keeps its own settings.
+        @types = PG::BasicTypeMapForResults.new(conn)
         # A session's own channel: condition-variable signals name it.
         listen("ps_s_#{@id}")
       end
@@ -67,7 +68,7 @@ module ProcessShared
             end
           end
           result.check
-          result
+          result.map_types!(@types)
         rescue PG::Error => e
           gone!(e)
         end
@@ -106,7 +107,7 @@ module ProcessShared
         conn.cancel
         result = nil
         while (r = conn.get_result)
-          result = r if r.result_status == PG::PGRES_TUPLES_OK || r.result_status == PG::PGRES_COMMAND_OK
+          result = r.map_types!(@types) if [PG::PGRES_TUPLES_OK, PG::PGRES_COMMAND_OK].include?(r.result_status)
         end
         result
       rescue PG::Error
