@@ -21,12 +21,12 @@ mod scalar;
 mod strings;
 mod types;
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, Integer, RArray, RClass, RModule, Ruby, Symbol, Value};
+use magnus::{prelude::*, typed_data::Obj, Error, Integer, RArray, RClass, RModule, Ruby, Symbol, Value};
 use process_shared_core::segment;
 
 use self::scalar::{int_arg, opt_int_arg};
 use self::types::{TypeInfo, TYPES};
-use super::shared::{NamedSpec, Region};
+use super::shared::{self, NamedSpec, Region};
 use crate::helpers::args;
 use crate::helpers::errors;
 
@@ -210,36 +210,39 @@ impl SharedMemory {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("SharedMemory", ruby.class_object())?;
-    c.define_singleton_method("new", method!(SharedMemory::new, -1))?;
-    c.define_singleton_method("_new_named", method!(SharedMemory::new_named, -1))?;
+    let c = shared::define_class!(ruby, m, "SharedMemory" < ruby.class_object(), SharedMemory {
+        constructors;
+    });
     types::define_accessors(c)?;
-    c.define_method("get_bytes", method!(SharedMemory::get_bytes, 2))?;
-    c.define_method("put_bytes", method!(SharedMemory::put_bytes, -1))?;
-    c.define_method("read_bytes", method!(SharedMemory::read_bytes, 1))?;
-    c.define_method("write_bytes", method!(SharedMemory::write_bytes, -1))?;
-    c.define_method("get_string", method!(SharedMemory::get_string, -1))?;
-    c.define_method("put_string", method!(SharedMemory::put_string, 2))?;
-    c.define_method("read_string", method!(SharedMemory::read_string, -1))?;
-    c.define_method("write_string", method!(SharedMemory::write_string, -1))?;
-    c.define_method("clear", method!(SharedMemory::clear, 0))?;
-    c.define_private_method("_put_object_bytes", method!(SharedMemory::put_object_bytes, 2))?;
-    c.define_private_method("_get_object_bytes", method!(SharedMemory::get_object_bytes, 1))?;
-    c.define_method("size", method!(SharedMemory::size, 0))?;
-    c.define_method("type", method!(SharedMemory::type_name, 0))?;
-    c.define_method("type_size", method!(SharedMemory::type_size, 0))?;
-    c.define_method("count", method!(SharedMemory::count, 0))?;
-    c.define_method("address", method!(SharedMemory::address, 0))?;
-    c.define_method("close", method!(SharedMemory::close, 0))?;
-    c.define_method("closed?", method!(SharedMemory::is_closed, 0))?;
-    c.define_method("inspect", method!(SharedMemory::inspect, 0))?;
+    shared::methods!(c, SharedMemory {
+        fn "get_bytes" => get_bytes(2);
+        fn "put_bytes" => put_bytes(-1);
+        fn "read_bytes" => read_bytes(1);
+        fn "write_bytes" => write_bytes(-1);
+        fn "get_string" => get_string(-1);
+        fn "put_string" => put_string(2);
+        fn "read_string" => read_string(-1);
+        fn "write_string" => write_string(-1);
+        fn "clear" => clear(0);
+        private fn "_put_object_bytes" => put_object_bytes(2);
+        private fn "_get_object_bytes" => get_object_bytes(1);
+        fn "size" => size(0);
+        fn "type" => type_name(0);
+        fn "type_size" => type_size(0);
+        fn "count" => count(0);
+        fn "address" => address(0);
+        fn "close" => close(0);
+        fn "closed?" => is_closed(0);
+        fn "inspect" => inspect(0);
+    });
 
-    let a = m.define_class("SharedArray", c)?;
-    a.define_singleton_method("new", method!(SharedMemory::new_array, -1))?;
-    a.define_singleton_method("_new_named", method!(SharedMemory::new_array_named, -1))?;
-    a.define_method("[]", method!(SharedMemory::aref, 1))?;
-    a.define_method("[]=", method!(SharedMemory::aset, 2))?;
-    a.define_method("to_a", method!(SharedMemory::to_a, 0))?;
-    a.define_method("length", method!(SharedMemory::count, 0))?;
+    shared::define_class!(ruby, m, "SharedArray" < c, SharedMemory {
+        singleton fn "new" => new_array(-1);
+        singleton fn "_new_named" => new_array_named(-1);
+        fn "[]" => aref(1);
+        fn "[]=" => aset(2);
+        fn "to_a" => to_a(0);
+        fn "length" => count(0);
+    });
     Ok(())
 }
