@@ -9,6 +9,7 @@
 //! - [`named`]: objects in named POSIX shared memory, with a header saying what they are.
 //! - [`inspect`]: reading named objects without their locks, for operators and exporters.
 //! - [`marshal`]: which Marshal streams Ruby's `Marshal.load` may be given safely.
+//! - [`segment`]: the layout rules of a `SharedMemory` segment (bounds, elements, object framing).
 //!
 //! Every blocking operation is split into an `#[inline]` fast path that never sleeps and a `#[cold]` slow
 //! path that sleeps on a shared futex word and returns [`sync::Wait::Interrupted`] when a signal arrives,
@@ -22,5 +23,6 @@ pub mod arena;
 pub mod inspect;
 pub mod marshal;
 pub mod named;
+pub mod segment;
 pub mod sync;
 pub mod sys;

@@ -1,7 +1,7 @@
 //! `ProcessShared::AtomicInteger`: a lock-free signed 64-bit integer. `update { }`, `up`/`down` and the
 //! other aliases are Ruby sugar in `lib/process_shared/atomic_integer.rb`.
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawAtomicInt;
 
 use super::shared::{self, NamedSpec, Primitive, Shared};
@@ -82,15 +82,15 @@ impl Primitive for AtomicInteger {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("AtomicInteger", ruby.class_object())?;
-    c.define_singleton_method("new", method!(AtomicInteger::new, -1))?;
-    c.define_singleton_method("_new_named", method!(AtomicInteger::new_named, -1))?;
-    c.define_method("value", method!(AtomicInteger::value, 0))?;
-    c.define_method("value=", method!(AtomicInteger::set_value, 1))?;
-    c.define_method("increment", method!(AtomicInteger::increment, -1))?;
-    c.define_method("decrement", method!(AtomicInteger::decrement, -1))?;
-    c.define_method("compare_and_set", method!(AtomicInteger::compare_and_set, 2))?;
-    c.define_method("get_and_set", method!(AtomicInteger::get_and_set, 1))?;
-    shared::define_lifecycle!(c, AtomicInteger);
+    shared::define_class!(ruby, m, "AtomicInteger" < ruby.class_object(), AtomicInteger {
+        constructors;
+        fn "value" => value(0);
+        fn "value=" => set_value(1);
+        fn "increment" => increment(-1);
+        fn "decrement" => decrement(-1);
+        fn "compare_and_set" => compare_and_set(2);
+        fn "get_and_set" => get_and_set(1);
+        lifecycle;
+    });
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `ProcessShared::Barrier`: a cyclic barrier for a fixed number of parties (concurrent-ruby's
 //! `CyclicBarrier`, without the action block).
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Arrived, RawBarrier};
 
 use super::shared::{self, NamedSpec, Primitive, Shared};
@@ -86,14 +86,14 @@ impl Primitive for Barrier {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Barrier", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Barrier::new, -1))?;
-    c.define_singleton_method("_new_named", method!(Barrier::new_named, -1))?;
-    c.define_method("wait", method!(Barrier::wait, -1))?;
-    c.define_method("reset", method!(Barrier::reset, 0))?;
-    c.define_method("broken?", method!(Barrier::is_broken, 0))?;
-    c.define_method("parties", method!(Barrier::parties, 0))?;
-    c.define_method("number_waiting", method!(Barrier::number_waiting, 0))?;
-    shared::define_lifecycle!(c, Barrier);
+    shared::define_class!(ruby, m, "Barrier" < ruby.class_object(), Barrier {
+        constructors;
+        fn "wait" => wait(-1);
+        fn "reset" => reset(0);
+        fn "broken?" => is_broken(0);
+        fn "parties" => parties(0);
+        fn "number_waiting" => number_waiting(0);
+        lifecycle;
+    });
     Ok(())
 }

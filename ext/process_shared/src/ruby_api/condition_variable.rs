@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use magnus::{function, method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
+use magnus::{prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, TryConvert, Value};
 use process_shared_core::sync::RawCondvar;
 
 use super::monitor::Monitor;
@@ -181,15 +181,15 @@ impl Primitive for ConditionVariable {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("ConditionVariable", ruby.class_object())?;
-    c.define_singleton_method("new", method!(ConditionVariable::new, -1))?;
-    c.define_singleton_method("_new_named", method!(ConditionVariable::new_named, -1))?;
-    c.define_private_method("_begin", method!(ConditionVariable::begin, 2))?;
-    c.define_private_method("_sleep", method!(ConditionVariable::sleep, 2))?;
-    c.define_private_method("_finish", function!(ConditionVariable::finish, 2))?;
-    c.define_method("signal", method!(ConditionVariable::signal, 0))?;
-    c.define_method("broadcast", method!(ConditionVariable::broadcast, 0))?;
-    c.define_method("waiters", method!(ConditionVariable::waiters, 0))?;
-    shared::define_lifecycle!(c, ConditionVariable);
+    shared::define_class!(ruby, m, "ConditionVariable" < ruby.class_object(), ConditionVariable {
+        constructors;
+        private fn "_begin" => begin(2);
+        private fn "_sleep" => sleep(2);
+        private function "_finish" => finish(2);
+        fn "signal" => signal(0);
+        fn "broadcast" => broadcast(0);
+        fn "waiters" => waiters(0);
+        lifecycle;
+    });
     Ok(())
 }

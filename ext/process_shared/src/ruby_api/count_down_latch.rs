@@ -1,6 +1,6 @@
 //! `ProcessShared::CountDownLatch`: waiters are released once the count reaches 0 (concurrent-ruby's).
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawLatch;
 
 use super::shared::{self, NamedSpec, Primitive, Shared};
@@ -70,12 +70,12 @@ impl Primitive for CountDownLatch {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("CountDownLatch", ruby.class_object())?;
-    c.define_singleton_method("new", method!(CountDownLatch::new, -1))?;
-    c.define_singleton_method("_new_named", method!(CountDownLatch::new_named, -1))?;
-    c.define_method("count_down", method!(CountDownLatch::count_down, 0))?;
-    c.define_method("count", method!(CountDownLatch::count, 0))?;
-    c.define_method("wait", method!(CountDownLatch::wait, -1))?;
-    shared::define_lifecycle!(c, CountDownLatch);
+    shared::define_class!(ruby, m, "CountDownLatch" < ruby.class_object(), CountDownLatch {
+        constructors;
+        fn "count_down" => count_down(0);
+        fn "count" => count(0);
+        fn "wait" => wait(-1);
+        lifecycle;
+    });
     Ok(())
 }

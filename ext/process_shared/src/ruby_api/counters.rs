@@ -2,7 +2,7 @@
 //! its own (the raindrops layout), so processes bumping different counters never contend. `each` and
 //! `Enumerable` are Ruby sugar in `lib/process_shared/counters.rb`.
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RArray, RClass, RModule, Ruby, Value};
+use magnus::{prelude::*, typed_data::Obj, Error, RArray, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawCounter;
 
 use super::shared::{self, NamedSpec, Region};
@@ -107,17 +107,17 @@ impl Counters {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Counters", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Counters::new, -1))?;
-    c.define_singleton_method("_new_named", method!(Counters::new_named, -1))?;
-    c.define_method("incr", method!(Counters::incr, -1))?;
-    c.define_method("decr", method!(Counters::decr, -1))?;
-    c.define_method("[]", method!(Counters::aref, 1))?;
-    c.define_method("[]=", method!(Counters::aset, 2))?;
-    c.define_method("to_a", method!(Counters::to_a, 0))?;
-    c.define_method("size", method!(Counters::size, 0))?;
-    c.define_method("close", method!(Counters::close, 0))?;
-    c.define_method("closed?", method!(Counters::is_closed, 0))?;
-    c.define_method("inspect", method!(Counters::inspect, 0))?;
+    shared::define_class!(ruby, m, "Counters" < ruby.class_object(), Counters {
+        constructors;
+        fn "incr" => incr(-1);
+        fn "decr" => decr(-1);
+        fn "[]" => aref(1);
+        fn "[]=" => aset(2);
+        fn "to_a" => to_a(0);
+        fn "size" => size(0);
+        fn "close" => close(0);
+        fn "closed?" => is_closed(0);
+        fn "inspect" => inspect(0);
+    });
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ProcessShared::Event`: a flag that processes wait for (concurrent-ruby's `Event`).
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::RawEvent;
 
 use super::shared::{self, NamedSpec, Primitive, Shared};
@@ -73,14 +73,14 @@ impl Primitive for Event {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Event", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Event::new, -1))?;
-    c.define_singleton_method("_new_named", method!(Event::new_named, -1))?;
-    c.define_method("set", method!(Event::set, 0))?;
-    c.define_method("try?", method!(Event::try_set, 0))?;
-    c.define_method("reset", method!(Event::reset, 0))?;
-    c.define_method("set?", method!(Event::is_set, 0))?;
-    c.define_method("wait", method!(Event::wait, -1))?;
-    shared::define_lifecycle!(c, Event);
+    shared::define_class!(ruby, m, "Event" < ruby.class_object(), Event {
+        constructors;
+        fn "set" => set(0);
+        fn "try?" => try_set(0);
+        fn "reset" => reset(0);
+        fn "set?" => is_set(0);
+        fn "wait" => wait(-1);
+        lifecycle;
+    });
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Ruby classes, one file each, each with its own `init`.
 
 use crate::helpers::errors;
-use magnus::{function, prelude::*, Error, Ruby};
+use magnus::{prelude::*, Error, Ruby};
 
 pub mod atomic_integer;
 pub mod barrier;
@@ -34,31 +34,16 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     barrier::init(ruby, m)?;
     read_write_lock::init(ruby, m)?;
     queue::init(ruby, m)?;
-    // Resolve each wrapped class now: magnus looks a class up lazily (running Ruby code) on its first use,
-    // which, if that came during a call with an interrupt due, would see the interrupt as a failed lookup.
-    use magnus::TypedData;
-    let _ = (
-        mutex::Mutex::class(ruby),
-        monitor::Monitor::class(ruby),
-        semaphore::Semaphore::class(ruby),
-        condition_variable::ConditionVariable::class(ruby),
-        shared_memory::SharedMemory::class(ruby),
-        atomic_integer::AtomicInteger::class(ruby),
-        counters::Counters::class(ruby),
-        event::Event::class(ruby),
-        count_down_latch::CountDownLatch::class(ruby),
-        barrier::Barrier::class(ruby),
-        read_write_lock::ReadWriteLock::class(ruby),
-        queue::Queue::class(ruby),
-    );
-    m.define_singleton_method("_shm_unlink", function!(shm_unlink, 1))?;
-    m.define_singleton_method("_shm_exist", function!(shm_exist, 1))?;
-    m.define_singleton_method("_named_objects", function!(named_objects::named_objects, 0))?;
-    m.define_singleton_method("_inspect_named", function!(named_objects::inspect_named, 1))?;
-    // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
-    m.define_singleton_method("_after_fork_child", function!(after_fork_child, 0))?;
-    // Called by a `TracePoint(:thread_end)` in every ending thread.
-    m.define_singleton_method("_thread_ended", function!(threads::thread_ended, 0))?;
+    shared::methods!(m, self {
+        singleton function "_shm_unlink" => shm_unlink(1);
+        singleton function "_shm_exist" => shm_exist(1);
+        singleton function "_named_objects" => named_objects::named_objects(0);
+        singleton function "_inspect_named" => named_objects::inspect_named(1);
+        // Called by the `Process._fork` hook in the child (a `pthread_atfork` handler resets the pid too).
+        singleton function "_after_fork_child" => after_fork_child(0);
+        // Called by a `TracePoint(:thread_end)` in every ending thread.
+        singleton function "_thread_ended" => threads::thread_ended(0);
+    });
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `ProcessShared::Monitor`: a re-entrant lock owned by (process, Ruby thread). `new_cond`, the stdlib
 //! aliases and `MonitorMixin` are Ruby sugar in `lib/process_shared/monitor.rb`.
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, MonitorError, Owner, RawMonitor};
 
 use super::mutex;
@@ -172,17 +172,17 @@ impl Primitive for Monitor {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Monitor", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Monitor::new, -1))?;
-    c.define_singleton_method("_new_named", method!(Monitor::new_named, -1))?;
-    c.define_method("enter", method!(Monitor::enter, 0))?;
-    c.define_method("exit", method!(Monitor::exit, 0))?;
-    c.define_method("try_enter", method!(Monitor::try_enter, -1))?;
-    c.define_method("synchronize", method!(Monitor::synchronize, -1))?;
-    c.define_method("mon_locked?", method!(Monitor::is_locked, 0))?;
-    c.define_method("mon_owned?", method!(Monitor::is_owned, 0))?;
-    c.define_method("mon_count", method!(Monitor::count, 0))?;
-    c.define_method("owner_pid", method!(Monitor::owner_pid, 0))?;
-    shared::define_lifecycle!(c, Monitor);
+    shared::define_class!(ruby, m, "Monitor" < ruby.class_object(), Monitor {
+        constructors;
+        fn "enter" => enter(0);
+        fn "exit" => exit(0);
+        fn "try_enter" => try_enter(-1);
+        fn "synchronize" => synchronize(-1);
+        fn "mon_locked?" => is_locked(0);
+        fn "mon_owned?" => is_owned(0);
+        fn "mon_count" => count(0);
+        fn "owner_pid" => owner_pid(0);
+        lifecycle;
+    });
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ProcessShared::Mutex`: a non-re-entrant lock owned by (process, Ruby thread).
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, Owner, RawMutex};
 
 use super::shared::{self, NamedSpec, Primitive, Shared};
@@ -186,17 +186,17 @@ impl Primitive for Mutex {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Mutex", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Mutex::new, -1))?;
-    c.define_singleton_method("_new_named", method!(Mutex::new_named, -1))?;
-    c.define_method("lock", method!(Mutex::lock, 0))?;
-    c.define_method("unlock", method!(Mutex::unlock, 0))?;
-    c.define_private_method("_relock", method!(Mutex::relock_after_sleep, 0))?;
-    c.define_method("try_lock", method!(Mutex::try_lock, -1))?;
-    c.define_method("locked?", method!(Mutex::is_locked, 0))?;
-    c.define_method("owned?", method!(Mutex::is_owned, 0))?;
-    c.define_method("synchronize", method!(Mutex::synchronize, -1))?;
-    c.define_method("owner_pid", method!(Mutex::owner_pid, 0))?;
-    shared::define_lifecycle!(c, Mutex);
+    shared::define_class!(ruby, m, "Mutex" < ruby.class_object(), Mutex {
+        constructors;
+        fn "lock" => lock(0);
+        fn "unlock" => unlock(0);
+        private fn "_relock" => relock_after_sleep(0);
+        fn "try_lock" => try_lock(-1);
+        fn "locked?" => is_locked(0);
+        fn "owned?" => is_owned(0);
+        fn "synchronize" => synchronize(-1);
+        fn "owner_pid" => owner_pid(0);
+        lifecycle;
+    });
     Ok(())
 }

@@ -3,10 +3,10 @@
 //! releases the GVL; an interrupt that lands just as a push or pop succeeded takes it back (the record is
 //! retracted, or put back at the front) before the exception is raised.
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, RString, Ruby, Value};
+use magnus::{prelude::*, typed_data::Obj, Error, RClass, RModule, RString, Ruby, Value};
 use process_shared_core::sync::{PopOutcome, PushOutcome, QueueRef, QUEUE_FORMAT, RECORD_HEADER};
 
-use super::shared::{NamedSpec, Pin, Region};
+use super::shared::{self, NamedSpec, Pin, Region};
 use super::threads::me;
 use crate::helpers::errors;
 use crate::helpers::{args, nogvl};
@@ -233,21 +233,22 @@ impl Queue {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Queue", ruby.class_object())?;
-    c.define_private_method("_push", method!(Queue::push, 3))?;
-    c.define_private_method("_pop", method!(Queue::pop, 2))?;
-    c.define_private_method("_unshift", method!(Queue::unshift, 1))?;
-    c.define_private_method("_release", method!(Queue::release, 0))?;
-    c.singleton_class()?.define_private_method("_create", method!(Queue::create, 2))?;
-    c.singleton_class()?.define_private_method("_create_named", method!(Queue::create_named, -1))?;
-    c.define_method("size", method!(Queue::size, 0))?;
-    c.define_method("empty?", method!(Queue::is_empty, 0))?;
-    c.define_method("clear", method!(Queue::clear, 0))?;
-    c.define_method("close", method!(Queue::close, 0))?;
-    c.define_method("closed?", method!(Queue::is_closed, 0))?;
-    c.define_method("num_waiting", method!(Queue::num_waiting, 0))?;
-    c.define_method("max", method!(Queue::max, 0))?;
-    c.define_method("capacity", method!(Queue::capacity, 0))?;
-    c.define_method("inspect", method!(Queue::inspect, 0))?;
+    shared::define_class!(ruby, m, "Queue" < ruby.class_object(), Queue {
+        private fn "_push" => push(3);
+        private fn "_pop" => pop(2);
+        private fn "_unshift" => unshift(1);
+        private fn "_release" => release(0);
+        private singleton fn "_create" => create(2);
+        private singleton fn "_create_named" => create_named(-1);
+        fn "size" => size(0);
+        fn "empty?" => is_empty(0);
+        fn "clear" => clear(0);
+        fn "close" => close(0);
+        fn "closed?" => is_closed(0);
+        fn "num_waiting" => num_waiting(0);
+        fn "max" => max(0);
+        fn "capacity" => capacity(0);
+        fn "inspect" => inspect(0);
+    });
     Ok(())
 }

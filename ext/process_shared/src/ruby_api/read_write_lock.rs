@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{Acquired, Owner, RawRwLock, READER_SLOTS};
 use process_shared_core::sys::owner::current_id;
 
@@ -311,21 +311,21 @@ impl Drop for ReadWriteLock {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("ReadWriteLock", ruby.class_object())?;
-    c.define_singleton_method("new", method!(ReadWriteLock::new, -1))?;
-    c.define_singleton_method("_new_named", method!(ReadWriteLock::new_named, -1))?;
-    c.define_method("acquire_read_lock", method!(ReadWriteLock::acquire_read_lock, 0))?;
-    c.define_method("release_read_lock", method!(ReadWriteLock::release_read_lock, 0))?;
-    c.define_method("try_read_lock", method!(ReadWriteLock::try_read_lock, -1))?;
-    c.define_method("with_read_lock", method!(ReadWriteLock::with_read_lock, 0))?;
-    c.define_method("acquire_write_lock", method!(ReadWriteLock::acquire_write_lock, 0))?;
-    c.define_method("release_write_lock", method!(ReadWriteLock::release_write_lock, 0))?;
-    c.define_method("try_write_lock", method!(ReadWriteLock::try_write_lock, -1))?;
-    c.define_method("with_write_lock", method!(ReadWriteLock::with_write_lock, -1))?;
-    c.define_method("write_locked?", method!(ReadWriteLock::is_write_locked, 0))?;
-    c.define_method("has_waiters?", method!(ReadWriteLock::has_waiters, 0))?;
-    c.define_method("close", method!(ReadWriteLock::close, 0))?;
-    c.define_method("closed?", method!(ReadWriteLock::is_closed, 0))?;
-    c.define_method("inspect", method!(ReadWriteLock::inspect, 0))?;
+    shared::define_class!(ruby, m, "ReadWriteLock" < ruby.class_object(), ReadWriteLock {
+        constructors;
+        fn "acquire_read_lock" => acquire_read_lock(0);
+        fn "release_read_lock" => release_read_lock(0);
+        fn "try_read_lock" => try_read_lock(-1);
+        fn "with_read_lock" => with_read_lock(0);
+        fn "acquire_write_lock" => acquire_write_lock(0);
+        fn "release_write_lock" => release_write_lock(0);
+        fn "try_write_lock" => try_write_lock(-1);
+        fn "with_write_lock" => with_write_lock(-1);
+        fn "write_locked?" => is_write_locked(0);
+        fn "has_waiters?" => has_waiters(0);
+        fn "close" => close(0);
+        fn "closed?" => is_closed(0);
+        fn "inspect" => inspect(0);
+    });
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use magnus::{method, prelude::*, typed_data::Obj, Error, RClass, RModule, Ruby, Value};
+use magnus::{typed_data::Obj, Error, RClass, RModule, Ruby, Value};
 use process_shared_core::sync::{suspects, Owner, PostError, RawSemaphore};
 
 use super::shared::{self, NamedSpec, Primitive, Shared};
@@ -196,19 +196,20 @@ impl Primitive for Semaphore {
 }
 
 pub fn init(ruby: &Ruby, m: RModule) -> Result<(), Error> {
-    let c = m.define_class("Semaphore", ruby.class_object())?;
-    c.define_singleton_method("new", method!(Semaphore::new, -1))?;
-    c.define_singleton_method("_new_named", method!(Semaphore::new_named, -1))?;
-    c.define_method("_wait", method!(Semaphore::wait, 1))?;
-    c.define_method("post", method!(Semaphore::post, 0))?;
-    c.define_method("_try_wait", method!(Semaphore::try_wait, 2))?;
-    c.define_method("synchronize", method!(Semaphore::synchronize, 0))?;
-    c.define_method("value", method!(Semaphore::value, 0))?;
-    c.define_method("waiters", method!(Semaphore::waiters, 0))?;
-    c.define_method("take_reclaimed", method!(Semaphore::take_reclaimed, 0))?;
-    shared::define_lifecycle!(c, Semaphore);
-    let b = m.define_class("BinarySemaphore", c)?;
-    b.define_singleton_method("new", method!(Semaphore::new_binary, -1))?;
-    b.define_singleton_method("_new_named", method!(Semaphore::new_binary_named, -1))?;
+    let c = shared::define_class!(ruby, m, "Semaphore" < ruby.class_object(), Semaphore {
+        constructors;
+        fn "_wait" => wait(1);
+        fn "post" => post(0);
+        fn "_try_wait" => try_wait(2);
+        fn "synchronize" => synchronize(0);
+        fn "value" => value(0);
+        fn "waiters" => waiters(0);
+        fn "take_reclaimed" => take_reclaimed(0);
+        lifecycle;
+    });
+    shared::define_class!(ruby, m, "BinarySemaphore" < c, Semaphore {
+        singleton fn "new" => new_binary(-1);
+        singleton fn "_new_named" => new_binary_named(-1);
+    });
     Ok(())
 }

@@ -381,6 +381,64 @@ macro_rules! constructors {
 }
 pub(crate) use constructors;
 
+/// Register methods on a class or module from a table, one entry a Ruby method, in order:
+/// `fn "name" => f(arity);` (public), `private fn`, `private function` (a `function!`, no receiver),
+/// `singleton fn`, `singleton function`, `private singleton fn`; `constructors;` (singleton `new` and
+/// `_new_named` to `T::new` / `T::new_named`, see [`constructors`]) and `lifecycle;` (see
+/// [`define_lifecycle`]). Each `f` is a path under `$t` (a type, or `self` for a module's functions). The
+/// arity is in parentheses and forwarded as tokens: magnus's `method!` matches `-1`, `0`, `1`... literally.
+macro_rules! methods {
+    ($c:ident, $t:ident {}) => {};
+    ($c:ident, $t:ident { fn $n:literal => $($p:ident)::+ ($($a:tt)+); $($rest:tt)* }) => {
+        $c.define_method($n, magnus::method!($t::$($p)::+, $($a)+))?;
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+    ($c:ident, $t:ident { private fn $n:literal => $($p:ident)::+ ($($a:tt)+); $($rest:tt)* }) => {
+        $c.define_private_method($n, magnus::method!($t::$($p)::+, $($a)+))?;
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+    ($c:ident, $t:ident { private function $n:literal => $($p:ident)::+ ($($a:tt)+); $($rest:tt)* }) => {
+        $c.define_private_method($n, magnus::function!($t::$($p)::+, $($a)+))?;
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+    ($c:ident, $t:ident { singleton fn $n:literal => $($p:ident)::+ ($($a:tt)+); $($rest:tt)* }) => {
+        $c.define_singleton_method($n, magnus::method!($t::$($p)::+, $($a)+))?;
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+    ($c:ident, $t:ident { singleton function $n:literal => $($p:ident)::+ ($($a:tt)+); $($rest:tt)* }) => {
+        $c.define_singleton_method($n, magnus::function!($t::$($p)::+, $($a)+))?;
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+    ($c:ident, $t:ident { private singleton fn $n:literal => $($p:ident)::+ ($($a:tt)+); $($rest:tt)* }) => {
+        $c.singleton_class()?.define_private_method($n, magnus::method!($t::$($p)::+, $($a)+))?;
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+    ($c:ident, $t:ident { constructors; $($rest:tt)* }) => {
+        $crate::ruby_api::shared::methods!($c, $t {
+            singleton fn "new" => new(-1);
+            singleton fn "_new_named" => new_named(-1);
+            $($rest)*
+        });
+    };
+    ($c:ident, $t:ident { lifecycle; $($rest:tt)* }) => {
+        $crate::ruby_api::shared::define_lifecycle!($c, $t);
+        $crate::ruby_api::shared::methods!($c, $t { $($rest)* });
+    };
+}
+pub(crate) use methods;
+
+/// `define_class!(ruby, m, "Name" < superclass, RustType { entries })`: the new RClass.
+macro_rules! define_class {
+    ($ruby:expr, $m:expr, $name:literal < $super:expr, $t:ident { $($body:tt)* }) => {{
+        use magnus::{prelude::*, TypedData};
+        let c = $m.define_class($name, $super)?;
+        $crate::ruby_api::shared::methods!(c, $t { $($body)* });
+        let _ = <$t as TypedData>::class($ruby);
+        c
+    }};
+}
+pub(crate) use define_class;
+
 /// The header's class id of the Ruby class `what` (0 for a name the core does not know: never ours).
 fn class_id(what: &str) -> u32 {
     named::Class::from_name(what).map_or(0, named::Class::id)
