@@ -428,6 +428,9 @@ macro_rules! methods {
 pub(crate) use methods;
 
 /// `define_class!(ruby, m, "Name" < superclass, RustType { entries })`: the new RClass.
+///
+/// It also resolves the wrapped class now: magnus looks a class up lazily (running Ruby code) on its first
+/// use, which, if that came during a call with an interrupt due, would see the interrupt as a failed lookup.
 macro_rules! define_class {
     ($ruby:expr, $m:expr, $name:literal < $super:expr, $t:ident { $($body:tt)* }) => {{
         use magnus::{prelude::*, TypedData};
