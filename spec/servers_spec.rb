@@ -263,6 +263,10 @@ RSpec.shared_examples "the example app in a server" do |kind|
 
   def names = ServersSpec::NAMES.map { |n| "#{@prefix}.#{n}" }
 
+  def listed_names
+    ServersSpec.cli_json("list").fetch("objects").map { |o| o["name"] }.select { |n| n.start_with?("#{@prefix}.") }
+  end
+
   it "counts every request exactly, under a bounded load with no request hanging", timeout: 180 do
     before = server.stats
     failures, hung = ServersSpec.load(server, [%w[GET /count]], threads: 8, per_thread: 50)
@@ -330,7 +334,7 @@ RSpec.shared_examples "the example app in a server" do |kind|
       Process.kill(:KILL, owner)
       answer = waiter.join(20)&.value
       unless answer.is_a?(Array) && answer[0] == 200 # the waiter died with the worker: the next request repairs
-        answer = ServersSpec.wait_until("round #{round}: a /count answered", timeout: 20, interval: 0) do
+        ServersSpec.wait_until("round #{round}: a /count answered", timeout: 20, interval: 0) do
           res = server.get("/count", timeout: 10)
           res if res[0] == 200
         rescue StandardError
@@ -401,7 +405,7 @@ RSpec.describe "the example app under Unicorn (preload_app, 4 workers)", :server
 
   it "stops, and leaves nothing in /dev/shm once `process_shared unlink` removed the names", timeout: 120 do
     expect(server.stop).to be(true)
-    mine = ServersSpec.cli_json("list").fetch("objects").map { |o| o["name"] }.select { |n| n.start_with?("#{@prefix}.") }
+    mine = listed_names
     expect(mine.sort).to eq(names.sort) # named objects outlive the server until unlinked
     result = ServersSpec.cli_json("unlink", *mine)
     expect([result["unlinked"].sort, result["errors"]]).to eq([names.sort, []])
@@ -430,7 +434,7 @@ RSpec.describe "the example app under Puma (cluster, 4 workers x 4 threads)", :s
 
   it "stops, and leaves nothing in /dev/shm once `process_shared unlink` removed the names", timeout: 120 do
     expect(server.stop).to be(true)
-    mine = ServersSpec.cli_json("list").fetch("objects").map { |o| o["name"] }.select { |n| n.start_with?("#{@prefix}.") }
+    mine = listed_names
     expect(mine.sort).to eq(names.sort)
     result = ServersSpec.cli_json("unlink", *mine)
     expect([result["unlinked"].sort, result["errors"]]).to eq([names.sort, []])
