@@ -53,8 +53,12 @@ RSpec.describe "the RBS signatures (sig/) at run time", :rbs do
       end
     end
     # A server's loop never ends: spec/cli_spec.rb runs the README's exporter against a real client. The
+    # server recipe's blocks are Unicorn and Puma configs (spec/servers_spec.rb runs examples/rack_app). The
     # PostgreSQL example needs a server: spec/postgres_spec.rb runs it against the specs' own.
-    blocks.reject { |_, code| code.include?("server.accept") || code.include?("process_shared/postgres") }
+    blocks.reject do |_, code|
+      code.include?("server.accept") || code.match?(/after_fork|on_worker_boot/) ||
+        code.include?("process_shared/postgres")
+    end
   end
 
   # A script that runs every README block in a binding of its own. The examples leave their helpers to the
