@@ -50,6 +50,11 @@ module PostgresServer
       raise "bin/postgres start failed" unless $?.success?
 
       owner = Process.pid
+      # Should this run end without its at_exit (SIGKILL, a timeout), a watchdog stops the server after it. It
+      # is a grandchild (the shell backgrounds it and leaves), so that no Process.wait of a spec ever sees it.
+      loop = 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"'
+      Process.wait(Process.spawn("sh", "-c", "(#{loop}) &", "watchdog", owner.to_s, File.join(ROOT, "bin/postgres"),
+                                 @dir, in: File::NULL, out: File::NULL, err: File::NULL))
       at_exit do
         if Process.pid == owner
           system(File.join(ROOT, "bin/postgres"), "stop", @dir, out: File::NULL, err: File::NULL)
