@@ -55,4 +55,20 @@ module ProcessShared
       @pid = pid
     end
   end
+
+  # The holder of a lock lost it (on the PostgreSQL backend, {Postgres}): its connection to the server ended
+  # (the session was terminated, the server restarted, the network failed) while it held the lock, so the
+  # server released it and another owner may hold it now. Raised by the holder's next call on that lock;
+  # the lock is not held afterwards. A +StandardError+, not a +ThreadError+, for the reason {OwnerDeadError} is one.
+  class LockLostError < StandardError
+    include Error
+
+    # @return [Integer, nil] the fencing token the lost hold had
+    attr_reader :token
+
+    def initialize(msg = "the lock was lost with the connection that held it", token: nil)
+      super(msg)
+      @token = token
+    end
+  end
 end

@@ -7,22 +7,6 @@ require "process_shared"
 require "process_shared/postgres/schema"
 
 module ProcessShared
-  # The holder of a lock lost it: its connection to the server ended (the session was terminated, the
-  # server restarted, the network failed) while it held the lock, so the server released it and another
-  # owner may hold it now. Raised by the holder's next call on that lock; the lock is not held afterwards.
-  # A +StandardError+, not a +ThreadError+, for the reason {OwnerDeadError} is one.
-  class LockLostError < StandardError
-    include Error
-
-    # @return [Integer, nil] the fencing token the lost hold had
-    attr_reader :token
-
-    def initialize(msg = "the lock was lost with the connection that held it", token: nil)
-      super(msg)
-      @token = token
-    end
-  end
-
   # The same primitives as the local classes, kept in a PostgreSQL database, so that processes on many
   # hosts share them. Every object is named (unique in the cluster's namespace) and lives in the database
   # until {#unlink}ed.

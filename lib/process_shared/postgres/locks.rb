@@ -53,18 +53,18 @@ module ProcessShared
 
       # [value, dead] once taken; nil if not.
       def take(session, wait_ms)
-        value = session.call(TRY_LOCK, [@key, seq]).getvalue(0, 0)
+        value = session.call(TRY_LOCK, [@key, seq]) { give_back(session, false) }.getvalue(0, 0)
         return [value, false] if value&.odd?
-        return [session.call(ADVANCE, [seq]).getvalue(0, 0), true] if value
+        return [session.call(ADVANCE, [seq]) { give_back(session, false) }.getvalue(0, 0), true] if value
         return nil if wait_ms.zero?
 
         waited(session, wait_ms, false)
       end
 
       def take_read(session, wait_ms)
-        value = session.call(TRY_READ, [@key, seq]).getvalue(0, 0)
+        value = session.call(TRY_READ, [@key, seq]) { give_back(session, true) }.getvalue(0, 0)
         return [value, false] if value&.even?
-        return session.call(AFTER_READ, [seq]).values[0] if value
+        return session.call(AFTER_READ, [seq]) { give_back(session, true) }.values[0] if value
         return nil if wait_ms.zero?
 
         waited(session, wait_ms, true)
@@ -73,21 +73,20 @@ module ProcessShared
       # The slow path: waits in the server's lock queue. An interrupt cancels the wait; what it took anyway
       # is given back.
       def waited(session, wait_ms, shared)
-        result = session.call(WAIT, [@key, seq, wait_ms, shared]) { |late| give_back(session, late, shared) }
+        result = session.call(WAIT, [@key, seq, wait_ms, shared]) { give_back(session, shared) }
         result.ntuples.zero? ? nil : result.values[0]
       end
 
-      # After an interrupted wait: a finished one is released; a cancelled one may still have taken the
-      # advisory lock (session locks outlive the statement), so the server is asked.
-      def give_back(session, late, shared)
-        if late&.ntuples == 1
-          shared ? session.call("SELECT pg_advisory_unlock_shared($1)", [@key]) : session.call(UNLOCK, [@key, seq])
-        elsif session.call("SELECT process_shared_mine($1, $2)", [@key, shared]).getvalue(0, 0)
-          if shared
-            session.call("SELECT pg_advisory_unlock_shared($1)", [@key])
-          else
-            session.call("SELECT process_shared_unlock_after_cancel($1, $2)", [@key, seq])
-          end
+      # After an interrupted statement of an acquire (Session#call runs this whether the statement finished
+      # or was cancelled): session locks outlive statements, so the server is asked whether this session
+      # holds the lock, and what it holds is released.
+      def give_back(session, shared)
+        return unless session.call("SELECT process_shared_mine($1, $2)", [@key, shared]).getvalue(0, 0)
+
+        if shared
+          session.call("SELECT pg_advisory_unlock_shared($1)", [@key])
+        else
+          session.call("SELECT process_shared_unlock_after_cancel($1, $2)", [@key, seq])
         end
       end
 

@@ -61,7 +61,7 @@ module ProcessShared
 
       def take(session)
         !session.call("SELECT process_shared_add($1, $2, -1, 0, $3, NULL)", [@ns, @name, MAX]) do |late|
-          post unless late.getvalue(0, 0).nil? # taken after all, as the interrupt came: give it back
+          post unless late&.getvalue(0, 0).nil? # taken after all, as the interrupt came: give it back
         end.getvalue(0, 0).nil?
       end
     end

@@ -167,7 +167,7 @@ module ProcessShared
       end
 
       def put_back(session, row)
-        return if row.ntuples.zero?
+        return if row.nil? || row.ntuples.zero?
 
         session.call("INSERT INTO process_shared_items (id, namespace, name, payload) VALUES ($1, $2, $3, $4)",
                      [row.getvalue(0, 0), @ns, @name, { value: row.getvalue(0, 1), format: 1 }])

@@ -45,10 +45,10 @@ module ProcessShared
       end
 
       # Runs one statement. On an interrupt (Thread#raise, Thread#kill, Timeout, Ctrl-C) while the server
-      # works, cancels the statement, waits for its end, and gives the finished result (if the cancel came
-      # too late) to the block, which undoes it; then lets the interrupt go on. A lost connection marks the
-      # session lost and raises {ConnectionError}; a statement error raises the +PG::Error+, whose SQLSTATE
-      # the callers map.
+      # works, cancels the statement, waits for its end, and calls the block with the finished result (nil if
+      # the cancel stopped it), which undoes what the statement did; then lets the interrupt go on. A lost
+      # connection marks the session lost and raises {ConnectionError}; a statement error raises the
+      # +PG::Error+.
       def call(sql, params = [])
         Thread.handle_interrupt(Object => :never) do
           send_statement(sql, params)
@@ -64,7 +64,7 @@ module ProcessShared
             # Interrupted (by an exception, or by Timeout's throw, which no rescue sees): cancel, undo.
             unless answered
               late = cancel
-              yield late if late && block_given?
+              yield late if block_given? && !@lost
             end
           end
           result.check
