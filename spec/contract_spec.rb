@@ -86,13 +86,8 @@ RSpec.shared_examples "the contract of every backend" do
         sleep
       end
       h.wait
-      waiter = Thread.new do
-        Thread.current.report_on_exception = false
-        mutex.lock
-      end
-      Process.kill(:KILL, pid)
-      Process.waitpid(pid)
-      @__children.delete(pid)
+      waiter = blocked_thread { mutex.lock }
+      kill_child(pid)
       started = monotonic
       expect { waiter.join(10) }.to raise_error(ProcessShared::OwnerDeadError) { |e| expect(e.pid).to eq(pid) if local }
       expect(monotonic - started).to be < 1.0
@@ -109,11 +104,7 @@ RSpec.shared_examples "the contract of every backend" do
         mutex.unlock
       end
       h.wait
-      waiter = Thread.new do
-        Thread.current.report_on_exception = false
-        mutex.lock
-      end
-      sleep 0.01 until waiter.status == "sleep" || !waiter.alive?
+      waiter = blocked_thread { mutex.lock }
       started = monotonic
       waiter.raise(RuntimeError, "stop")
       expect { waiter.join(5) }.to raise_error(RuntimeError, "stop")
@@ -148,11 +139,7 @@ RSpec.shared_examples "the contract of every backend" do
 
     it "ends a blocked wait on Thread#raise without taking a permit" do
       sem = make(:semaphore, "s-interrupt", 0)
-      waiter = Thread.new do
-        Thread.current.report_on_exception = false
-        sem.wait
-      end
-      sleep 0.01 until waiter.status == "sleep" || !waiter.alive?
+      waiter = blocked_thread { sem.wait }
       started = monotonic
       waiter.raise(RuntimeError, "stop")
       expect { waiter.join(5) }.to raise_error(RuntimeError, "stop")

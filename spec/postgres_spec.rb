@@ -138,9 +138,8 @@ RSpec.describe "ProcessShared::Postgres", :postgres do
       sleep
     end
     h.wait
-    lock_waiter = Thread.new { Thread.current.report_on_exception = false; mutex.lock } # rubocop:disable Style/Semicolon
-    sem_waiter = Thread.new { Thread.current.report_on_exception = false; sem.wait } # rubocop:disable Style/Semicolon
-    sleep 0.01 until [lock_waiter, sem_waiter].all? { |t| t.status == "sleep" }
+    lock_waiter = blocked_thread { mutex.lock }
+    sem_waiter = blocked_thread { sem.wait }
     sleep 0.2 # both are in their server-side waits (a generous bound; the outcome does not depend on it)
     started = monotonic
     @server_restarted = true
@@ -149,9 +148,7 @@ RSpec.describe "ProcessShared::Postgres", :postgres do
       expect { t.join(20) }.to raise_error(ProcessShared::Postgres::ConnectionError)
     end
     report("server restart -> both waiters raised ConnectionError (restart included)", monotonic - started)
-    Process.kill(:KILL, pid)
-    Process.waitpid(pid)
-    @__children.delete(pid)
+    kill_child(pid)
     expect { mutex.lock }.to raise_error(ProcessShared::Postgres::ConnectionError) # this thread's old session
     # A new session. The child's session ended with the restart, holding the lock: the next acquirer is told.
     expect { mutex.try_lock(5) }.to raise_error(ProcessShared::OwnerDeadError)
@@ -192,9 +189,7 @@ RSpec.describe "ProcessShared::Postgres", :postgres do
       sleep
     end
     h.wait
-    Process.kill(:KILL, pid)
-    Process.waitpid(pid)
-    @__children.delete(pid)
+    kill_child(pid)
     expect { rw.acquire_read_lock }.to raise_error(ProcessShared::OwnerDeadError)
     rw.release_read_lock
     expect(rw.with_read_lock { :read }).to eq(:read)
@@ -214,9 +209,7 @@ RSpec.describe "ProcessShared::Postgres", :postgres do
     end
     expect(h.wait).to eq("1")
     expect(q.pop).to eq(:job2) # the other element is not blocked by the one being worked on
-    Process.kill(:KILL, pid)
-    Process.waitpid(pid)
-    @__children.delete(pid)
+    kill_child(pid)
     expect(q.pop(timeout: 5)).to eq(:job1)
     q.push(:job3)
     expect { q.pop { |job| raise "failed #{job}" } }.to raise_error(RuntimeError, "failed job3")
@@ -235,6 +228,11 @@ RSpec.describe "ProcessShared::Postgres", :postgres do
     expect { described_class.new(42) }.to raise_error(TypeError)
     expect { described_class.new(PostgresServer.url, namespace: "bad name") }.to raise_error(ArgumentError)
     expect { cluster.mutex("bad/name") }.to raise_error(ArgumentError)
+    expect { cluster.semaphore("bad-count", -1) }.to raise_error(ArgumentError)
+    expect { cluster.barrier("bad-parties", "2") }.to raise_error(TypeError)
+    expect { cluster.queue("bad-max", max: 0) }.to raise_error(ArgumentError)
+    expect { cluster.counters("bad-size", 70_000) }.to raise_error(ArgumentError)
+    expect(cluster.exist?("bad-count")).to be(false) # refused before anything was created
     cluster.mutex("kind")
     expect { cluster.semaphore("kind") }.to raise_error(ProcessShared::IncompatibleError)
   ensure

@@ -88,6 +88,24 @@ module ForkHelpers
     end
   end
 
+  # SIGKILLs the child and reaps it (an owner dying mid-section, say).
+  def kill_child(pid)
+    Process.kill(:KILL, pid)
+    Process.waitpid(pid)
+    @__children&.delete(pid)
+  end
+
+  # A thread that runs the block and keeps its exception for #join/#value (not printed); returned once it
+  # sleeps (blocked) or ended.
+  def blocked_thread(&block)
+    t = Thread.new do
+      Thread.current.report_on_exception = false
+      block.call
+    end
+    sleep 0.01 until t.status == "sleep" || !t.alive?
+    t
+  end
+
   def wait_children(pids, timeout: 20)
     pids.map { |pid| wait_child(pid, timeout: timeout) }
   end

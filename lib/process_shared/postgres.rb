@@ -164,7 +164,7 @@ module ProcessShared
     def key(name) = Digest::SHA256.digest("#{namespace}\0#{name}").unpack1("q>")
 
     # @!visibility private
-    def query(sql, params = [], session: self.session, &undo) = session.call(sql, params, &undo)
+    def query(sql, params = [], &undo) = session.call(sql, params, &undo)
 
     private
 

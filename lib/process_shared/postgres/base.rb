@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "socket"
-
 module ProcessShared
   class Postgres
     # @!visibility private
@@ -12,9 +10,6 @@ module ProcessShared
 
       # @return [Postgres] the cluster it belongs to
       attr_reader :cluster
-
-      # This host's name, recorded with each lock's holder (for OwnerDeadError's message).
-      HOST = Socket.gethostname.freeze
 
       def initialize(cluster, name, kind, params = "", value: 0, cells: 0)
         cluster.check_name(name)
@@ -116,6 +111,14 @@ module ProcessShared
 
       # -v in int64_t (-(-2**63) is -2**63).
       def negated(v) = v == -2**63 ? v : -v
+
+      # +v+ if it is an Integer in +range+ (TypeError, ArgumentError otherwise).
+      def integer_in(v, what, range)
+        raise TypeError, "#{what} must be an Integer, got #{v.class}" unless v.is_a?(Integer)
+        raise ArgumentError, "#{what} must be #{range}, got #{v}" unless range.cover?(v)
+
+        v
+      end
 
       def int64(v, what = "value")
         raise TypeError, "#{what} must be an Integer, got #{v.class}" unless v.is_a?(Integer)

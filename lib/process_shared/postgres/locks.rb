@@ -100,16 +100,18 @@ module ProcessShared
           s.holds.delete(@key)
           s.call(UNLOCK, [@key, seq])
         rescue ConnectionError
-          raise LockLostError.new("the lock #{@name} was lost with its connection", token: token)
+          raise lost(token)
         end
       end
+
+      def lost(token) = LockLostError.new("the lock #{@name} was lost with its connection", token: token)
 
       # Tells the owner, once, that a hold it had was lost with its connection.
       def check_lost!
         s = @cluster.session
         return unless s.lost_holds.key?(@key)
 
-        raise LockLostError.new("the lock #{@name} was lost with its connection", token: s.lost_holds.delete(@key))
+        raise lost(s.lost_holds.delete(@key))
       end
 
       # Whether the calling owner holds it; the session is asked to answer, so a lost connection shows.
@@ -122,7 +124,7 @@ module ProcessShared
           s.call("SELECT 1")
           true
         rescue ConnectionError
-          raise LockLostError.new("the lock #{@name} was lost with its connection", token: s.holds.delete(@key))
+          raise lost(s.holds.delete(@key))
         end
       end
 

@@ -12,8 +12,7 @@ module ProcessShared
       MAX = 2**31 - 1
 
       def initialize(cluster, name, count = 1)
-        raise TypeError, "count must be an Integer, got #{count.class}" unless count.is_a?(Integer)
-        raise ArgumentError, "count must be 0..#{MAX}, got #{count}" unless count.between?(0, MAX)
+        integer_in(count, "count", 0..MAX)
 
         super(cluster, name, "semaphore", "", value: count)
       end
@@ -182,8 +181,7 @@ module ProcessShared
       attr_reader :size
 
       def initialize(cluster, name, size)
-        raise TypeError, "size must be an Integer, got #{size.class}" unless size.is_a?(Integer)
-        raise ArgumentError, "size must be 1..65536, got #{size}" unless size.between?(1, 65_536)
+        integer_in(size, "size", 1..65_536)
 
         @size = size
         super(cluster, name, "counters", size.to_s, cells: size)
@@ -272,15 +270,14 @@ module ProcessShared
     # A count in the database that owners wait to reach 0; the methods of {ProcessShared::CountDownLatch}.
     class CountDownLatch < Base
       def initialize(cluster, name, count)
-        raise TypeError, "count must be an Integer, got #{count.class}" unless count.is_a?(Integer)
-        raise ArgumentError, "count must be 0..#{2**31 - 1}, got #{count}" unless count.between?(0, 2**31 - 1)
+        integer_in(count, "count", 0..Semaphore::MAX)
 
         super(cluster, name, "count_down_latch", count.to_s, value: count)
       end
 
       # @return [nil]
       def count_down
-        value_of("SELECT process_shared_add($1, $2, -1, 0, $3, $4)", 2**31 - 1, @channel)
+        value_of("SELECT process_shared_add($1, $2, -1, 0, $3, $4)", Semaphore::MAX, @channel)
         nil
       end
 
@@ -299,8 +296,7 @@ module ProcessShared
       attr_reader :parties
 
       def initialize(cluster, name, parties)
-        raise TypeError, "parties must be an Integer, got #{parties.class}" unless parties.is_a?(Integer)
-        raise ArgumentError, "parties must be 1..#{2**31 - 1}, got #{parties}" unless parties.between?(1, 2**31 - 1)
+        integer_in(parties, "parties", 1..Semaphore::MAX)
 
         @parties = parties
         super(cluster, name, "barrier", parties.to_s)

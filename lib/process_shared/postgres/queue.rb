@@ -14,10 +14,7 @@ module ProcessShared
       attr_reader :max
 
       def initialize(cluster, name, max: nil)
-        unless max.nil?
-          raise TypeError, "max must be an Integer, got #{max.class}" unless max.is_a?(Integer)
-          raise ArgumentError, "max must be 1..#{2**31 - 1}, got #{max}" unless max.between?(1, 2**31 - 1)
-        end
+        integer_in(max, "max", 1..Semaphore::MAX) unless max.nil?
         @max = max
         super(cluster, name, "queue", max.to_s)
       end

@@ -37,8 +37,6 @@ module ProcessShared
 
       def usable? = !@lost && @pid == Process.pid && !conn.finished?
 
-      def lost? = @lost
-
       # Closes the connection (not one inherited over fork: that would end the parent's session).
       def finish
         conn.finish unless conn.finished? || @pid != Process.pid
